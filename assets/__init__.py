@@ -1,0 +1,1 @@
+"""Files reidkit ships (body model, recipes, default configs); installed as `reidkit.assets`."""

@@ -1,0 +1,1 @@
+"""The reidkit command line: one thin Typer module per subcommand."""

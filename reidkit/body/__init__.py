@@ -1,0 +1,1 @@
+"""Body models (SMPL through smplx, the procedural model), HMR regression, rotations."""

@@ -1,0 +1,1 @@
+"""Datasets: readers, records, transforms, samplers, mesh pairs, the synthetic generator."""

@@ -1,0 +1,1 @@
+"""Networks: the identity encoder E_id, structure encoder, generator, discriminator, memory."""

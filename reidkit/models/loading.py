@@ -1,0 +1,100 @@
+"""Load E_id from any checkpoint a user may hold: a reidkit stage checkpoint, a plain JVTC/GCL
+state_dict, a reference GCL `id_*.pt` / `model_best.pth`, or an ICE checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from reidkit.errors import CheckpointError
+from reidkit.models.identity import IdentityEncoder
+from reidkit.runs import is_stage_checkpoint, load_checkpoint_file
+
+_ICE_BASE = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
+
+
+def _strip_prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:
+    if state and all(k.startswith(prefix) for k in state):
+        return {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def _from_ice(state: dict[str, Any]) -> dict[str, Any]:
+    """ICE keys (`module.base.N.*`, `module.bottleneck.*`) → E_id names with a BN neck."""
+    out = {}
+    for key, value in _strip_prefix(state, "module.").items():
+        parts = key.split(".")
+        if parts[0] == "base" and parts[1] in _ICE_BASE:
+            out[".".join([_ICE_BASE[parts[1]], *parts[2:]])] = value
+        elif parts[0] in ("bottleneck", "feat_bn"):
+            out[".".join(["feat_bn", *parts[1:]])] = value
+    return out
+
+
+def identity_state_dict(obj: Any, path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
+    """Find the E_id state dict inside a loaded checkpoint; returns it and the format's name."""
+    if is_stage_checkpoint(obj):
+        models = obj.get("models", {})
+        if "E_id" not in models:
+            raise CheckpointError(f"stage checkpoint '{obj['stage']}' holds no E_id", path=path)
+        return models["E_id"], f"reidkit:{obj['stage']}"
+    if not isinstance(obj, dict):
+        raise CheckpointError("checkpoint is not a state dict", path=path)
+    for key, kind in (("id", "gcl-id"), ("state_dict", "state_dict"), ("model", "model")):
+        if isinstance(obj.get(key), dict):
+            obj, fmt = obj[key], kind
+            break
+    else:
+        fmt = "state_dict"
+    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    state = _strip_prefix(state, "module.")
+    if any(k.startswith("base.") for k in state):
+        return _from_ice(state), "ice"
+    return state, fmt
+
+
+def _arch_of(state: dict[str, torch.Tensor]) -> str:
+    return "resnet50" if "layer4.0.conv3.weight" in state else "resnet18"
+
+
+def load_identity_encoder(path: str | Path) -> tuple[IdentityEncoder, dict[str, Any]]:
+    """Build E_id from a checkpoint, refusing one from which the backbone would not load.
+
+    Returns the model (eval mode, CPU) and info: format, arch, parameters loaded, ignored keys,
+    and the checkpoint itself when it is a reidkit stage checkpoint (`stage`).
+    """
+    obj = load_checkpoint_file(path)
+    state, fmt = identity_state_dict(obj, path)
+    if "conv1.weight" not in state or "layer4.0.conv1.weight" not in state:
+        raise CheckpointError(
+            f"no ResNet identity-encoder weights found (format '{fmt}', {len(state)} tensors; "
+            f"first keys: {list(state)[:4]})",
+            path=path,
+            fix="pass a reidkit stage checkpoint, a JVTC/GCL E_id state_dict, "
+            "a GCL id_*.pt / model_best.pth, or an ICE checkpoint",
+        )
+    has_feat = "feat.weight" in state
+    embed_dim = state["feat.weight"].shape[0] if has_feat else None
+    model = IdentityEncoder(_arch_of(state), embed_dim=embed_dim)
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    missing = sorted(set(own) - set(usable))
+    if missing:
+        raise CheckpointError(
+            f"checkpoint lacks {len(missing)} E_id tensors (e.g. {missing[:4]})",
+            path=path,
+            fix="the file is not a complete identity encoder; check that it is the right file",
+        )
+    model.load_state_dict(usable)
+    model.eval()
+    info = {
+        "format": fmt,
+        "arch": model.arch,
+        "embed_dim": model.embed_dim,
+        "loaded": len(usable),
+        "ignored": sorted(set(state) - set(usable)),
+        "stage": obj if is_stage_checkpoint(obj) else None,
+    }
+    return model, info
