@@ -37,6 +37,7 @@ def _root(
 # (command name, module under commands/): each module defines `run`, whose docstring's first
 # line is the command's one-line help. The order here is the order in `reidkit --help`.
 COMMANDS: list[tuple[str, str]] = [
+    ("warmup", "warmup"),
 ]
 
 

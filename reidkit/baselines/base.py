@@ -1,0 +1,118 @@
+"""What every warm-up method provides to the engine: its transform, its batches, one training step,
+its learning-rate schedule, its model for evaluation and its resumable state."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from reidkit.data.records import ImageRecord
+from reidkit.models.identity import IdentityEncoder
+
+NEW_LAYERS = ("feat.", "feat_bn.")
+
+
+def param_groups(model: nn.Module, lr: float, new_layer_mult: float) -> list[dict[str, Any]]:
+    """Backbone at lr, the new head layers (feat, feat_bn) at new_layer_mult × lr."""
+    backbone, new = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (new if name.startswith(NEW_LAYERS) else backbone).append(param)
+    return [
+        {"params": backbone, "lr": lr, "base_lr": lr},
+        {"params": new, "lr": lr * new_layer_mult, "base_lr": lr * new_layer_mult},
+    ]
+
+
+class Method(ABC):
+    """A warm-up method bound to a model, the training records and a device."""
+
+    name = "method"
+
+    def __init__(self, config: Any, model: IdentityEncoder, records: list[ImageRecord],
+                 device: torch.device):
+        self.config, self.model, self.records, self.device = config, model, records, device
+        self.cams = np.asarray([r.camid for r in records], dtype=np.int64)
+        self.optimizer: torch.optim.Optimizer = self.build_optimizer()
+
+    @abstractmethod
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        """The method's optimiser over the trainable parameters."""
+
+    @abstractmethod
+    def transform(self) -> Callable:
+        """Image → tensor ([C,H,W] or [V,C,H,W]) used for training batches."""
+
+    def lr_factor(self, epoch: int) -> float:
+        """Multiplier of every group's base lr during `epoch` (0-based, within this method)."""
+        return 1.0
+
+    def set_epoch_lr(self, epoch: int) -> float:
+        """Apply the schedule for `epoch`; returns the backbone lr."""
+        factor = self.lr_factor(epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        return self.optimizer.param_groups[0]["lr"]
+
+    def begin_epoch(self, epoch: int) -> dict[str, Any]:
+        """Per-epoch preparation (features, clustering); returns statistics to log."""
+        return {}
+
+    @abstractmethod
+    def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """Index batches for this epoch."""
+
+    @abstractmethod
+    def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
+        """One optimisation step; returns the loss terms."""
+
+    def eval_model(self) -> IdentityEncoder:
+        """The encoder that is evaluated and handed to the next stage."""
+        return self.model
+
+    def models_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Model state dicts for the checkpoint; "E_id" is the one the next stage loads."""
+        return {"E_id": self.model.state_dict()}
+
+    def load_models_state(self, models: dict[str, dict[str, torch.Tensor]]) -> None:
+        """Restore what `models_state` returned."""
+        self.model.load_state_dict(models["E_id"])
+
+    def extra_state(self) -> dict[str, Any]:
+        """Method state beyond models and optimiser (memory bank, pseudo labels)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what `extra_state` returned."""
+
+
+def train_features(model: IdentityEncoder, records: list[ImageRecord], config: Any,
+                   device: torch.device) -> torch.Tensor:
+    """L2-normalised features of `records` (no augmentation), on the CPU."""
+    from reidkit.evaluation.features import extract_features
+
+    features = extract_features(model, records, size=tuple(config.size),
+                                batch_size=config.eval_batch_size, device=device,
+                                desc="features for clustering")
+    return features.float().cpu()
+
+
+def cluster(features: torch.Tensor, config: Any, temporal: Any = None) -> np.ndarray:
+    """Pseudo labels by k-reciprocal Jaccard + DBSCAN (eps fixed or from the rho rule)."""
+    from reidkit.cluster.labels import pseudo_labels
+
+    eps = config.eps
+    return np.asarray(pseudo_labels(features.numpy(), eps=eps, rho=None if eps else config.rho,
+                                    k1=config.k1, k2=config.k2, min_samples=config.min_samples,
+                                    temporal=temporal), dtype=np.int64)
+
+
+def label_stats(labels: np.ndarray) -> dict[str, Any]:
+    """Clusters and outliers of a pseudo labelling (no ground truth involved)."""
+    return {"clusters": int(len(np.unique(labels[labels >= 0]))),
+            "outliers": int((labels < 0).sum())}

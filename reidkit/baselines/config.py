@@ -1,0 +1,124 @@
+"""Warm-up configs: the options every baseline shares, then one dataclass per baseline whose
+defaults are the published hyper-parameters (see docs/warmup.md for sources and open choices)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class WarmupConfig:
+    """Options common to every warm-up baseline (values overridden per baseline below)."""
+
+    dataset: str = "market"
+    data_root: Path | None = None
+    camera_regex: str | None = None
+    baseline: str = "jvtc"
+    out: Path | None = None
+    arch: str = "resnet50"
+    pretrained: str = "auto"
+    epochs: int = 100
+    iters: int = 0  # iterations per epoch; 0 = one pass over the training set
+    batch_size: int = 64
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    eps: float | None = None
+    rho: float | None = 1.6e-3
+    k1: int = 30
+    k2: int = 6
+    min_samples: int = 4
+    size: tuple[int, int] = (256, 128)
+    eval_every: int = 0  # 0 = no evaluation during training
+    eval_batch_size: int = 64
+    device: str = "auto"
+    seed: int = 1
+    workers: int = -1  # -1 = auto: none on CPU, several on GPU
+    resume: bool = False
+    overwrite: bool = False
+    # UDA: supervised pre-training on a labelled source dataset before the baseline
+    source: str | None = None
+    source_root: Path | None = None
+    source_epochs: int = 80
+    source_iters: int = 0
+    source_lr: float = 3.5e-4
+    source_batch_size: int = 64
+    source_instances: int = 4
+    label_smoothing: float = 0.1
+    triplet_margin: float = 0.3
+
+
+@dataclass
+class JVTCConfig(WarmupConfig):
+    """JVTC (Li & Zhang, ECCV 2020): local + global consistency, rho-rule DBSCAN relabelling."""
+
+    baseline: str = "jvtc"
+    epochs: int = 100
+    batch_size: int = 64  # images per batch; each is augmented `views` times
+    views: int = 2
+    lr: float = 0.01
+    new_layer_mult: float = 10.0
+    sgd_momentum: float = 0.9
+    step_every: int = 40
+    rho: float | None = 1.6e-3
+    min_samples: int = 1
+    beta_local: float = 0.1
+    beta_global: float = 0.05
+    global_weight: float = 0.2
+    global_start: int = 10
+    relabel_every: int = 5
+    memory_rate: float = 0.01  # memory momentum = min(memory_rate * epoch, memory_max)
+    memory_max: float = 0.8
+    temporal_start: int = 30  # jvtc+ only: joint visual-temporal clustering from this epoch
+
+
+@dataclass
+class ICEConfig(WarmupConfig):
+    """ICE (Chen et al., ICCV 2021): proxy, hard-instance and soft-instance losses with a momentum
+    encoder."""
+
+    baseline: str = "ice"
+    epochs: int = 40
+    iters: int = 400
+    batch_size: int = 32
+    num_instances: int = 4
+    lr: float = 3.5e-4
+    warmup_epochs: int = 10
+    ema: float = 0.999
+    eps: float | None = 0.55
+    rho: float | None = None
+    min_samples: int = 4
+    memory: str = "aware"  # aware | agnostic
+    hard: bool = True
+    soft: bool = True
+    tau_agnostic: float = 0.5
+    tau_cross: float = 0.07
+    num_neg: int = 50
+    cross_weight: float = 0.5
+    tau_hard: float = 0.1
+    lambda_hard: float = 1.0
+    tau_soft: float = 0.4
+    lambda_soft: float = 10.0
+    kl_direction: str = "paper"  # paper: KL(P||Q); ref: KL(Q||P) as the public code
+
+
+@dataclass
+class MMCLConfig(WarmupConfig):
+    """MMCL (Wang & Zhang, CVPR 2020): memory-based multi-label classification."""
+
+    baseline: str = "mmcl"
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 0.01
+    new_layer_mult: float = 10.0
+    sgd_momentum: float = 0.9
+    step_every: int = 40
+    rho: float | None = None
+    threshold: float = 0.6
+    min_candidates: int = 10
+    max_candidates: int = 64
+    delta: float = 5.0
+    hard_ratio: float = 0.01
+    single_label_epochs: int = 5
+    memory_momentum: float = 0.5  # old-row weight grows linearly 0 → this over the epochs
+

@@ -1,0 +1,279 @@
+"""The warm-up engine: `run_warmup(config)` trains E_id with a baseline (optionally after supervised
+source pre-training), checkpoints every epoch to `<out>/warmup.pt` and resumes exactly.
+
+Exact resumption: every epoch reseeds Python/NumPy/torch from (seed, epoch) and draws its batches
+from a NumPy generator seeded the same way, so an epoch depends only on the checkpointed state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from reidkit import log
+from reidkit.baselines.base import Method
+from reidkit.baselines.config import WarmupConfig
+from reidkit.baselines.registry import get_baseline
+from reidkit.baselines.source import SourcePretrain
+from reidkit.config import config_to_dict, resolve_config
+from reidkit.data.image_dataset import ImageDataset
+from reidkit.data.records import ReidDataset
+from reidkit.device import resolve_device, seed_everything
+from reidkit.errors import CheckpointError, ConfigError
+from reidkit.evaluation.features import default_workers
+from reidkit.models.identity import IdentityEncoder, load_imagenet
+from reidkit.runs import load_stage, save_stage, stage_path
+
+# options that may change when resuming (everything else must match the run being resumed)
+RESUME_KEYS = ("epochs", "eval_every", "eval_batch_size", "device", "workers", "resume", "overwrite")
+
+
+def _baseline_name(toml_file: str | Path | None, overrides: dict[str, Any]) -> str:
+    if overrides.get("baseline"):
+        return str(overrides["baseline"])
+    if toml_file is not None and Path(toml_file).is_file():
+        try:
+            return str(tomllib.loads(Path(toml_file).read_text(encoding="utf-8")).get("baseline", "jvtc"))
+        except tomllib.TOMLDecodeError:
+            return "jvtc"  # resolve_config reports the bad file
+    return "jvtc"
+
+
+def warmup_config(toml_file: str | Path | None = None, **overrides: Any) -> WarmupConfig:
+    """Resolve a warm-up config: the baseline's defaults → TOML → options; on `resume` the stored
+    config of the run folder, with only RESUME_KEYS allowed to change."""
+    name = _baseline_name(toml_file, overrides)
+    cls = get_baseline(name)[1]
+    foreign = sorted(k for k, v in overrides.items() if v is not None and k not in _fields(cls))
+    if foreign:
+        raise ConfigError(f"option(s) {', '.join(foreign)} do not apply to baseline '{name}'",
+                          fix="drop them or choose the baseline they belong to (ice: memory, hard, soft)")
+    out = overrides.get("out")
+    if overrides.get("resume") and out is not None and stage_path(out, "warmup").is_file():
+        stored = load_stage(stage_path(out, "warmup"), expect="warmup")["config"]
+        reference = resolve_config(cls, None, **{k: v for k, v in stored.items() if k in _fields(cls)})
+        for key, value in overrides.items():
+            if value is None or key in RESUME_KEYS:
+                continue
+            given = resolve_config(cls, None, **{key: value})
+            if getattr(given, key) != getattr(reference, key):
+                raise ConfigError(
+                    f"--{key.replace('_', '-')} {value} differs from the run being resumed "
+                    f"({getattr(reference, key)})",
+                    path=stage_path(out, "warmup"),
+                    fix="drop the option to resume as it was, or use --overwrite to start over",
+                )
+        runtime = {k: v for k, v in overrides.items() if k in RESUME_KEYS and v is not None}
+        return dataclasses.replace(reference, **runtime)
+    config = resolve_config(cls, toml_file, **overrides)
+    if overrides.get("eps") is not None and overrides.get("rho") is None:
+        config = dataclasses.replace(config, rho=None)
+    if overrides.get("rho") is not None and overrides.get("eps") is None:
+        config = dataclasses.replace(config, eps=None)
+    return config
+
+
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _check(config: WarmupConfig) -> None:
+    if config.data_root is None:
+        raise ConfigError("no dataset given", fix="pass --data-root (and --dataset)")
+    if config.out is None:
+        raise ConfigError("no run folder given", fix="pass --out runs/NAME")
+    if config.arch not in ("resnet50", "resnet18"):
+        raise ConfigError(f"unknown arch '{config.arch}'", fix="use resnet50 or resnet18")
+    if config.epochs < 1 or config.batch_size < 2 or config.iters < 0:
+        raise ConfigError("epochs must be ≥ 1, batch size ≥ 2 and iters ≥ 0")
+    if (config.source is None) != (config.source_root is None):
+        raise ConfigError("UDA needs both --source and --source-root")
+
+
+def _prepare_run(config: WarmupConfig) -> dict[str, Any] | None:
+    """Refuse to overwrite a run by accident; return the checkpoint to resume from, if any."""
+    path = stage_path(config.out, "warmup")
+    if not path.is_file():
+        if config.resume:
+            log.warn(f"nothing to resume in {config.out}: starting a new warm-up")
+        return None
+    if config.resume:
+        return load_stage(path, expect="warmup")
+    if config.overwrite:
+        log.warn(f"--overwrite: replacing the warm-up checkpoint {path}")
+        return None
+    raise ConfigError(
+        "the run folder already has a warm-up checkpoint",
+        path=path,
+        fix="pass --resume to continue it, --overwrite to start over, or another --out",
+    )
+
+
+def _phases(config: WarmupConfig) -> list[tuple[str, int]]:
+    phases = [("source", config.source_epochs)] if config.source else []
+    return phases + [(config.baseline, config.epochs)]
+
+
+def _phase_at(phases: list[tuple[str, int]], epoch: int) -> tuple[str, int, int]:
+    """(phase name, epoch within the phase, phase length) of a global epoch."""
+    start = 0
+    for name, length in phases:
+        if epoch < start + length:
+            return name, epoch - start, length
+        start += length
+    raise ValueError(epoch)
+
+
+def _load_data(config: WarmupConfig) -> tuple[ReidDataset, ReidDataset | None]:
+    from reidkit.data.datasets import load_dataset
+
+    target = load_dataset(config.dataset, config.data_root, camera_regex=config.camera_regex)
+    if not target.train:
+        raise ConfigError("the dataset has no training images", path=config.data_root)
+    source = load_dataset(config.source, config.source_root) if config.source else None
+    return target, source
+
+
+def _build_method(phase: str, config: WarmupConfig, model: IdentityEncoder, target: ReidDataset,
+                  source: ReidDataset | None, device: torch.device) -> Method:
+    if phase == "source":
+        return SourcePretrain(config, model, source.train, device)
+    return get_baseline(config.baseline)[0](config, model, target.train, device)
+
+
+def _diagnostics(method: Method) -> dict[str, Any]:
+    """Cluster quality against the true training ids: diagnostics only, never used in training."""
+    labels = getattr(method, "labels", None)
+    if labels is None or isinstance(method, SourcePretrain):
+        return {}
+    from reidkit.cluster.labels import cluster_stats
+
+    pids = np.asarray([r.pid for r in method.records])
+    return {"diagnostic_true_pids": cluster_stats(labels, true_pids=pids)}
+
+
+def _train_epoch(method: Method, records: list, config: WarmupConfig, epoch: int, local: int,
+                 desc: str, device: torch.device) -> dict[str, float]:
+    rng = np.random.default_rng([config.seed, epoch])
+    batches = method.batches(local, rng)
+    loader = DataLoader(
+        ImageDataset(records, method.transform()),
+        batch_sampler=[b.tolist() for b in batches],
+        num_workers=config.workers if config.workers >= 0 else default_workers(device),
+        pin_memory=device.type == "cuda",
+    )
+    sums: dict[str, float] = {}
+    with log.task(desc, total=len(batches)) as progress:
+        for count, (images, indices) in enumerate(loader, start=1):
+            terms = method.step(images.to(device, non_blocking=True), indices.to(device), local)
+            for key, value in terms.items():
+                sums[key] = sums.get(key, 0.0) + value
+            progress.advance(1, **{k: v / count for k, v in sums.items()})
+    return {k: v / max(len(batches), 1) for k, v in sums.items()}
+
+
+def _evaluate(method: Method, dataset: ReidDataset, config: WarmupConfig,
+              device: torch.device) -> dict[str, Any]:
+    from reidkit.evaluation.engine import evaluate_model
+
+    model = method.eval_model()
+    was_training = model.training
+    result = evaluate_model(model, dataset, size=tuple(config.size), device=device,
+                            batch_size=config.eval_batch_size)
+    model.train(was_training)
+    return {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
+
+
+def run_warmup(config: WarmupConfig) -> dict[str, Any]:
+    """Train E_id with `config.baseline`; returns the checkpoint path, final metrics, history."""
+    _check(config)
+    device = resolve_device(config.device)
+    resume_state = _prepare_run(config)
+    log.info(f"warm-up [{config.baseline}] config:")
+    for key, value in config_to_dict(config).items():
+        log.info(f"  {key} = {value}")
+    target, source = _load_data(config)
+    fingerprint = target.fingerprint()
+    if resume_state is not None and resume_state["dataset"].get("sha256") != fingerprint["sha256"]:
+        raise CheckpointError("the dataset differs from the one the run was started with",
+                              path=stage_path(config.out, "warmup"),
+                              fix="resume with the same --data-root, or --overwrite")
+    model = IdentityEncoder(config.arch).to(device)
+    pretrained = (resume_state["extra"].get("pretrained", "") if resume_state is not None
+                  else load_imagenet(model, config.pretrained))
+    model.to(device)
+    phases = _phases(config)
+    total = sum(length for _, length in phases)
+    start = resume_state["epoch"] if resume_state is not None else 0
+    history: list[dict[str, Any]] = list(resume_state["extra"].get("history", [])) if resume_state else []
+    if resume_state is not None:
+        log.info(f"resuming after epoch {start} of {total}")
+    method: Method | None = None
+    phase_name = None
+    metrics: dict[str, Any] = history[-1] if history else {}
+    path = stage_path(config.out, "warmup")
+    for epoch in range(start, total):
+        name, local, length = _phase_at(phases, epoch)
+        if name != phase_name:
+            method = _build_method(name, config, model, target, source, device)
+            if resume_state is not None and epoch == start:
+                if resume_state["extra"].get("phase") == name:
+                    method.load_models_state(_to(resume_state["models"], device))
+                    method.optimizer.load_state_dict(resume_state["optimizers"]["E_id"])
+                    method.load_extra_state(resume_state["extra"].get("state", {}))
+                else:
+                    model.load_state_dict(resume_state["models"]["E_id"])
+            phase_name = name
+        seed_everything(config.seed * 100_003 + epoch)
+        began = time.monotonic()
+        lr = method.set_epoch_lr(local)
+        stats = method.begin_epoch(local)
+        records = method.records
+        terms = _train_epoch(method, records, config, epoch, local,
+                             f"{name} epoch {local + 1}/{length}", device)
+        metrics = {"epoch": epoch + 1, "phase": name, "lr": lr, **terms,
+                   **{k: v for k, v in stats.items() if isinstance(v, (int, float, bool))},
+                   "seconds": round(time.monotonic() - began, 2)}
+        metrics.update(_diagnostics(method))
+        last = epoch + 1 == total
+        if config.eval_every and ((epoch + 1) % config.eval_every == 0 or last):
+            metrics["test"] = _evaluate(method, target, config, device)
+        history.append(metrics)
+        log.info(_summary_line(metrics, total))
+        save_stage(
+            path,
+            stage="warmup",
+            models=_to(method.models_state(), "cpu"),
+            optimizers={"E_id": method.optimizer.state_dict()},
+            config=config_to_dict(config),
+            epoch=epoch + 1,
+            dataset=fingerprint,
+            metrics=metrics,
+            extra={"eval_temporal": config.baseline == "jvtc+", "baseline": config.baseline,
+                   "phase": name, "state": method.extra_state(), "history": history,
+                   "pretrained": pretrained, "finished": last},
+        )
+    return {"checkpoint": str(path), "baseline": config.baseline, "epochs": total,
+            "metrics": metrics, "history": history}
+
+
+def _to(models: dict[str, dict[str, torch.Tensor]], device: Any) -> dict[str, dict[str, torch.Tensor]]:
+    return {name: {k: v.detach().to(device) for k, v in state.items()} for name, state in models.items()}
+
+
+def _summary_line(metrics: dict[str, Any], total: int) -> str:
+    skip = {"epoch", "phase", "test", "diagnostic_true_pids"}
+    fields = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in metrics.items() if k not in skip)
+    line = f"[{metrics['phase']}] epoch {metrics['epoch']}/{total}: {fields}"
+    if "test" in metrics:
+        test = metrics["test"]
+        line += f" | test mAP={test.get('mAP', float('nan')):.4f} rank1={test.get('rank1', float('nan')):.4f}"
+    return line

@@ -1,0 +1,136 @@
+"""ICE (Chen, Lagadec, Bremond, ICCV 2021): online + momentum encoder, cluster-proxy loss
+(camera-aware or agnostic), hard instance contrast and soft instance consistency."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from reidkit.baselines.base import Method, cluster, label_stats, train_features
+from reidkit.baselines.losses import (
+    agnostic_proxy_loss,
+    cluster_proxies,
+    cross_camera_proxy_loss,
+    ema_update,
+    hard_instance_loss,
+    soft_instance_loss,
+)
+from reidkit.data.augment import MultiView, plain_transform, strong_transform
+from reidkit.data.samplers import identity_batches
+from reidkit.errors import ConfigError
+
+
+def check_ice_config(config: Any) -> None:
+    """Refuse settings ICE cannot train with, notably the combination its paper shows collapsing."""
+    if config.memory not in ("aware", "agnostic"):
+        raise ConfigError(f"unknown ICE memory '{config.memory}'", fix="use --memory aware or agnostic")
+    if config.kl_direction not in ("paper", "ref"):
+        raise ConfigError(f"unknown kl_direction '{config.kl_direction}'", fix="use paper or ref")
+    if config.memory == "agnostic" and config.soft and not config.hard:
+        raise ConfigError(
+            "ICE with a camera-agnostic memory and the soft instance loss but no hard instance "
+            "loss collapses (ICE paper, Table 4: Market mAP 65.8 → 47.2)",
+            fix="keep the hard instance loss (drop --no-hard), use --memory aware, or add --no-soft",
+        )
+    if config.batch_size // config.num_instances < 2:
+        raise ConfigError("ICE needs at least 2 pseudo identities per batch",
+                          fix="raise --batch-size or lower num_instances")
+
+
+class ICE(Method):
+    """ICE; the momentum encoder is the evaluated and exported model."""
+
+    name = "ice"
+
+    def __init__(self, config: Any, model: Any, records: Any, device: torch.device):
+        check_ice_config(config)
+        model.feat_bn.bias.requires_grad_(False)  # BN neck with frozen bias
+        super().__init__(config, model, records, device)
+        self.momentum = copy.deepcopy(model).requires_grad_(False).eval()
+        self.labels: np.ndarray | None = None
+        self.proxies: dict[str, torch.Tensor] = {}
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
+        optimizer.param_groups[0]["base_lr"] = self.config.lr
+        return optimizer
+
+    def transform(self) -> Callable:
+        size = tuple(self.config.size)
+        return MultiView([strong_transform(size), plain_transform(size)])
+
+    def lr_factor(self, epoch: int) -> float:
+        """Linear warm-up from 1 % over `warmup_epochs`, then constant (no decay)."""
+        warm = self.config.warmup_epochs
+        if epoch >= warm:
+            return 1.0
+        alpha = epoch / warm
+        return 0.01 * (1 - alpha) + alpha
+
+    def begin_epoch(self, epoch: int) -> dict[str, Any]:
+        feats = train_features(self.momentum, self.records, self.config, self.device)
+        self.momentum.eval()
+        self.labels = cluster(feats, self.config)
+        labels = torch.as_tensor(self.labels)
+        cams = torch.as_tensor(self.cams)
+        self.proxies = {}
+        self.proxies["agnostic"] = cluster_proxies(feats, labels)[0].to(self.device)
+        if self.config.memory == "aware":
+            proxies, p_cluster, p_cam = cluster_proxies(feats, labels, cams)
+            self.proxies.update(aware=proxies.to(self.device), cluster=p_cluster.to(self.device),
+                                cam=p_cam.to(self.device))
+        return label_stats(self.labels)
+
+    def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
+        cfg = self.config
+        return identity_batches(self.labels, cfg.num_instances, cfg.batch_size, rng,
+                                cams=self.cams, num_batches=cfg.iters or None)
+
+    def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
+        cfg = self.config
+        self.model.train()
+        strong, plain = images[:, 0], images[:, 1]
+        feats = F.normalize(self.model(strong)[1], dim=1)
+        with torch.no_grad():
+            momentum_feats = F.normalize(self.momentum(plain)[1], dim=1)
+        labels = torch.as_tensor(self.labels, device=self.device)[indices]
+        loss_proxy = agnostic_proxy_loss(feats, labels, self.proxies["agnostic"], cfg.tau_agnostic)
+        terms = {"agnostic": float(loss_proxy)}
+        if cfg.memory == "aware":
+            cams = torch.as_tensor(self.cams, device=self.device)[indices]
+            loss_cross = cross_camera_proxy_loss(
+                feats, labels, cams, self.proxies["aware"], self.proxies["cluster"],
+                self.proxies["cam"], cfg.tau_cross, cfg.num_neg)
+            loss_proxy = loss_proxy + cfg.cross_weight * loss_cross
+            terms["cross"] = float(loss_cross)
+        loss = loss_proxy
+        if cfg.hard:
+            loss_hard = hard_instance_loss(feats, momentum_feats, labels, cfg.tau_hard)
+            loss = loss + cfg.lambda_hard * loss_hard
+            terms["hard"] = float(loss_hard)
+        if cfg.soft:
+            loss_soft = soft_instance_loss(feats, momentum_feats, cfg.tau_soft, cfg.kl_direction)
+            loss = loss + cfg.lambda_soft * loss_soft
+            terms["soft"] = float(loss_soft)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        ema_update(self.momentum, self.model, cfg.ema)
+        terms["loss"] = float(loss)
+        return terms
+
+    def eval_model(self) -> Any:
+        return self.momentum
+
+    def models_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"E_id": self.momentum.state_dict(), "E_id_online": self.model.state_dict()}
+
+    def load_models_state(self, models: dict[str, dict[str, torch.Tensor]]) -> None:
+        self.momentum.load_state_dict(models["E_id"])
+        self.model.load_state_dict(models["E_id_online"])

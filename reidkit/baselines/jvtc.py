@@ -1,0 +1,123 @@
+"""JVTC (Li & Zhang, ECCV 2020): local consistency between augmented views of each image and global
+consistency against a memory bank with multi-label targets from clustering; `jvtc+` clusters on
+the joint visual–temporal distance from `temporal_start` on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from reidkit.baselines.base import Method, cluster, label_stats, param_groups, train_features
+from reidkit.baselines.losses import local_consistency_loss, memory_multilabel_loss, memory_update
+from reidkit.data.augment import MultiView, train_transform
+from reidkit.data.samplers import random_batches
+
+
+class JVTC(Method):
+    """JVTC without temporal information."""
+
+    name = "jvtc"
+    temporal = False
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.memory: torch.Tensor | None = None
+        self.labels: np.ndarray | None = None
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        return torch.optim.SGD(param_groups(self.model, cfg.lr, cfg.new_layer_mult),
+                               lr=cfg.lr, momentum=cfg.sgd_momentum,
+                               weight_decay=cfg.weight_decay, nesterov=True)
+
+    def transform(self) -> Callable:
+        return MultiView(train_transform(tuple(self.config.size)), views=self.config.views)
+
+    def lr_factor(self, epoch: int) -> float:
+        return 0.1 ** (epoch // self.config.step_every)
+
+    def memory_momentum(self, epoch: int) -> float:
+        """Weight of the old memory row: min(rate·epoch, max)."""
+        return min(self.config.memory_rate * epoch, self.config.memory_max)
+
+    def relabel_due(self, epoch: int) -> bool:
+        """Cluster at the first global epoch and every `relabel_every` epochs after it."""
+        cfg = self.config
+        if epoch < cfg.global_start:
+            return False
+        return self.labels is None or (epoch - cfg.global_start) % cfg.relabel_every == 0
+
+    def temporal_model(self, epoch: int, labels: np.ndarray | None) -> Any:
+        """JVTC has no temporal term (see JVTCPlus)."""
+        return None
+
+    def begin_epoch(self, epoch: int) -> dict[str, Any]:
+        stats: dict[str, Any] = {}
+        if self.memory is None:
+            self.memory = train_features(self.model, self.records, self.config, self.device).to(self.device)
+        if self.relabel_due(epoch):
+            temporal = self.temporal_model(epoch, self.labels)
+            self.labels = cluster(self.memory.cpu(), self.config, temporal=temporal)
+            stats["temporal"] = temporal is not None
+        if self.labels is not None:
+            stats.update(label_stats(self.labels))
+        return stats
+
+    def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
+        return random_batches(len(self.records), self.config.batch_size, rng,
+                              num_batches=self.config.iters or None)
+
+    def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
+        cfg = self.config
+        self.model.train()
+        b, v = images.shape[:2]
+        feats = F.normalize(self.model(images.flatten(0, 1))[1], dim=1).view(b, v, -1)
+        loss_local = local_consistency_loss(feats, cfg.beta_local)
+        mean = F.normalize(feats.mean(1), dim=1)
+        terms = {"local": float(loss_local)}
+        loss = loss_local
+        if epoch >= cfg.global_start and self.labels is not None:
+            memory_labels = torch.as_tensor(self.labels, device=self.device)
+            loss_global = memory_multilabel_loss(mean, indices, self.memory, memory_labels,
+                                                 cfg.beta_global)
+            loss = loss + cfg.global_weight * loss_global
+            terms["global"] = float(loss_global)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        memory_update(self.memory, indices, mean, self.memory_momentum(epoch))
+        terms["loss"] = float(loss)
+        return terms
+
+    def extra_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        if self.memory is not None:
+            state["memory"] = self.memory.cpu()
+        if self.labels is not None:
+            state["labels"] = torch.as_tensor(self.labels)
+        return state
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if "memory" in state:
+            self.memory = state["memory"].to(self.device)
+        if "labels" in state:
+            self.labels = state["labels"].numpy()
+
+
+class JVTCPlus(JVTC):
+    """JVTC+: from `temporal_start` on, clustering uses the joint visual–temporal distance, with
+    the temporal model estimated from the current pseudo labels."""
+
+    name = "jvtc+"
+    temporal = True
+
+    def temporal_model(self, epoch: int, labels: np.ndarray | None) -> Any:
+        if epoch < self.config.temporal_start or labels is None:
+            return None
+        from reidkit.cluster.temporal import fit_temporal_model
+
+        return fit_temporal_model(self.records, labels)

@@ -1,0 +1,72 @@
+"""Training augmentations for warm-up: the standard ReID set built from torchvision transforms,
+and a multi-view wrapper (several augmented views of one image, for JVTC and ICE)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from PIL import Image
+from torchvision import transforms as T
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def train_transform(
+    size: tuple[int, int],
+    *,
+    flip: bool = True,
+    pad: int = 10,
+    erasing: float = 0.5,
+    blur: float = 0.0,
+    color_jitter: float = 0.0,
+) -> Callable[[Image.Image], torch.Tensor]:
+    """Resize, flip, pad + random crop, optional colour jitter / Gaussian blur, ImageNet
+    normalisation, random erasing (probabilities 0 switch a step off)."""
+    steps: list[Callable] = [T.Resize(size, interpolation=T.InterpolationMode.BICUBIC)]
+    if flip:
+        steps.append(T.RandomHorizontalFlip(0.5))
+    if pad > 0:
+        steps += [T.Pad(pad), T.RandomCrop(size)]
+    if color_jitter > 0:
+        steps.append(T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=color_jitter))
+    if blur > 0:
+        kernel = max(3, (size[1] // 10) | 1)
+        steps.append(T.RandomApply([T.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=blur))
+    steps += [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    if erasing > 0:
+        steps.append(T.RandomErasing(p=erasing, value=list(IMAGENET_MEAN)))
+    return T.Compose(steps)
+
+
+def plain_transform(size: tuple[int, int]) -> Callable[[Image.Image], torch.Tensor]:
+    """No augmentation: resize, to-tensor, ImageNet normalisation (ICE's momentum view)."""
+    return T.Compose([
+        T.Resize(size, interpolation=T.InterpolationMode.BICUBIC),
+        T.ToTensor(),
+        T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+def strong_transform(size: tuple[int, int]) -> Callable[[Image.Image], torch.Tensor]:
+    """ICE's strong augmentation: flip, pad 10 + crop, Gaussian blur (p 0.5), erasing (p 0.6)."""
+    return train_transform(size, flip=True, pad=10, erasing=0.6, blur=0.5)
+
+
+class MultiView:
+    """Apply several transforms (or one transform several times) to the same image and stack
+    the results into a [V, C, H, W] tensor."""
+
+    def __init__(self, transforms: Sequence[Callable] | Callable, views: int | None = None):
+        if callable(transforms) and not isinstance(transforms, Sequence):
+            transforms = [transforms] * (views or 2)
+        if not transforms:
+            raise ValueError("MultiView needs at least one transform")
+        self.transforms = list(transforms)
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return torch.stack([t(image) for t in self.transforms])
+
+    def __len__(self) -> int:
+        return len(self.transforms)
