@@ -1,0 +1,265 @@
+"""The pieces train-joint assembles around its loop: what gen-warmup handed over, the models and
+optimisers, memory initialisation, per-epoch relabelling, evaluation, and the checkpoint (write,
+read back, restore) that makes a run resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from reidkit import log
+from reidkit.config import config_to_dict
+from reidkit.data.datasets import load_dataset
+from reidkit.data.records import ImageRecord, ReidDataset
+from reidkit.errors import CheckpointError
+from reidkit.models.discriminator import Discriminator
+from reidkit.models.generator import Generator
+from reidkit.models.identity import IdentityEncoder
+from reidkit.models.memory import MemoryBank
+from reidkit.models.structure import StructureEncoder
+from reidkit.runs import load_checkpoint_file, load_stage, save_stage
+from reidkit.train.distributed import (
+    DistContext,
+    average_gradients,
+    barrier,
+    broadcast_,
+    broadcast_module,
+    gather_objects,
+    sync_batchnorm,
+)
+from reidkit.train.rng import capture_rng, restore_rng
+
+RHO_DEFAULT = {"msmt": 1.2e-3}
+RHO_FALLBACK = 2e-3
+# Keys of the upstream config that every later stage needs (eval, cluster, generate).
+HANDOVER_KEYS = ("dataset", "data_root", "mesh_root", "arch", "size", "baseline", "camera_regex")
+
+
+def default_rho(dataset: str) -> float:
+    """The paper's DBSCAN rho: 2e-3 on Market/Duke, 1.2e-3 on MSMT17."""
+    return RHO_DEFAULT.get(dataset, RHO_FALLBACK)
+
+
+def upstream_info(state: dict[str, Any], run: Path) -> dict[str, Any]:
+    """What gen-warmup.pt says about the data, the networks and its GAN loss settings."""
+    cfg = state["config"]
+    missing = [k for k in ("dataset", "data_root", "mesh_root", "arch", "size") if not cfg.get(k)]
+    if missing:
+        raise CheckpointError(f"gen-warmup checkpoint lacks config keys {missing}",
+                              path=run / "gen-warmup.pt", fix="re-run `reidkit gen-warmup`")
+    extra = state.get("extra", {})
+    eval_temporal = extra.get("eval_temporal")
+    if eval_temporal is None and state.get("parent") and Path(state["parent"]).is_file():
+        eval_temporal = load_checkpoint_file(state["parent"]).get("extra", {}).get("eval_temporal")
+    weights = {k: float(cfg[f"lambda_{k}"]) for k in ("img", "feat", "adv")
+               if cfg.get(f"lambda_{k}") is not None}
+    return {
+        **{k: cfg.get(k) for k in HANDOVER_KEYS},
+        "size": tuple(int(v) for v in cfg["size"]),
+        "eval_temporal": bool(eval_temporal),
+        "feat_variant": cfg.get("feat_variant", "paper"),
+        "gan_type": cfg.get("gan_type", "lsgan"),
+        "gan_weights": weights,
+    }
+
+
+def load_records(info: dict[str, Any]) -> ReidDataset:
+    """The dataset gen-warmup trained on."""
+    return load_dataset(info["dataset"], info["data_root"], camera_regex=info.get("camera_regex"))
+
+
+def build_models(upstream: dict[str, Any], arch: str, ctx: DistContext) -> dict[str, nn.Module]:
+    """E_id, E_str, G, D with gen-warmup's weights on this rank's device, the same on all ranks."""
+    E_id = IdentityEncoder(arch)
+    models = {"E_id": E_id, "E_str": StructureEncoder(),
+              "G": Generator(id_chunk=E_id.part_dim // 4), "D": Discriminator()}
+    for name, module in models.items():
+        if name not in upstream["models"]:
+            raise CheckpointError(f"gen-warmup checkpoint has no {name} weights",
+                                  fix="re-run `reidkit gen-warmup`")
+        module.load_state_dict(upstream["models"][name])
+    models["E_id"] = sync_batchnorm(models["E_id"], ctx)
+    for module in models.values():
+        module.to(ctx.device)
+        broadcast_module(module, ctx)
+    return models
+
+
+def build_optimizers(models: dict[str, nn.Module], config: Any, ctx: DistContext):
+    """SGD (nesterov) for E_id; Adam (betas 0, 0.999) for E_str+G and for D; StepLR ×gamma."""
+    optimizers: dict[str, torch.optim.Optimizer] = {
+        "id": torch.optim.SGD(models["E_id"].parameters(), lr=config.lr_id, momentum=0.9,
+                              nesterov=True, weight_decay=config.weight_decay),
+    }
+    owners: dict[str, list[nn.Module]] = {"id": [models["E_id"]]}
+    if not config.no_gan:
+        gen_params = list(models["E_str"].parameters()) + list(models["G"].parameters())
+        optimizers["gen"] = torch.optim.Adam(gen_params, lr=config.lr_gan, betas=(0.0, 0.999),
+                                             weight_decay=config.weight_decay)
+        optimizers["dis"] = torch.optim.Adam(models["D"].parameters(), lr=config.lr_gan,
+                                             betas=(0.0, 0.999), weight_decay=config.weight_decay)
+        owners.update(gen=[models["E_str"], models["G"]], dis=[models["D"]])
+    if ctx.enabled:
+        for key, opt in optimizers.items():
+            opt.register_step_pre_hook(
+                lambda _opt, _args, _kwargs, mods=owners[key]: average_gradients(mods, ctx))
+    schedulers = {k: torch.optim.lr_scheduler.StepLR(o, step_size=config.lr_step,
+                                                     gamma=config.lr_gamma)
+                  for k, o in optimizers.items()}
+    return optimizers, schedulers
+
+
+def workers(config: Any, ctx: DistContext) -> int:
+    """Loader processes: as configured, else none on CPU and 4 on GPU."""
+    if config.workers >= 0:
+        return config.workers
+    return 4 if ctx.device.type == "cuda" else 0
+
+
+def train_dataset(config: Any, info: dict[str, Any], records: list[ImageRecord]):
+    """Items the step consumes: (x, mesh_ori, mesh_new, index), or (x, index) for --no-gan."""
+    size = info["size"]
+    if config.no_gan:
+        from reidkit.data.augment import plain_transform, train_transform
+        from reidkit.data.image_dataset import ImageDataset
+
+        transform = (train_transform(size, flip=True, pad=10, erasing=0.5, color_jitter=0.5)
+                     if config.augment else plain_transform(size))
+        return ImageDataset(records, transform)
+    from reidkit.data.mesh_pairs import MeshPairDataset
+
+    return MeshPairDataset(records, info["mesh_root"], split="train", size=size)
+
+
+def init_memory(memory: MemoryBank, E_id: nn.Module, records: list[ImageRecord],
+                size: tuple[int, int], ctx: DistContext) -> None:
+    """Memory = L2-normalised f of every training image (rank 0 extracts, all ranks receive)."""
+    if ctx.is_main:
+        from reidkit.evaluation.features import extract_features
+
+        feats = extract_features(E_id, records, size=size, batch_size=64, device=ctx.device,
+                                 desc="memory bank features")
+        memory.init_features(feats.to(ctx.device))
+    broadcast_(memory.features, ctx)
+
+
+def relabel(memory: MemoryBank, records: list[ImageRecord], config: Any, rho: float | None,
+            temporal: bool, previous: np.ndarray | None, ctx: DistContext) -> np.ndarray:
+    """This epoch's pseudo labels from the memory bank: clustered on rank 0, broadcast."""
+    labels = torch.empty(len(memory), dtype=torch.long, device=ctx.device)
+    if ctx.is_main:
+        labels.copy_(torch.from_numpy(
+            cluster_memory(memory.features.cpu().numpy(), records, config, rho, temporal,
+                           previous)))
+    broadcast_(labels, ctx)
+    memory.set_labels(labels)
+    return labels.cpu().numpy()
+
+
+def cluster_memory(features: np.ndarray, records: list[ImageRecord], config: Any,
+                   rho: float | None, temporal: bool, previous: np.ndarray | None) -> np.ndarray:
+    """Jaccard + DBSCAN; JVTC+ mixes in the joint visual-temporal distance with the temporal
+    model fitted on the previous pseudo labels (first epoch: on a visual-only clustering)."""
+    from reidkit.cluster.labels import pseudo_labels
+
+    kwargs = dict(eps=config.eps, rho=None if config.eps is not None else rho, k1=config.k1,
+                  k2=config.k2, min_samples=config.min_samples)
+    if not temporal:
+        return np.asarray(pseudo_labels(features, **kwargs), dtype=np.int64)
+    from reidkit.cluster.temporal import fit_temporal_model
+
+    if previous is None or not (previous >= 0).any():
+        previous = np.asarray(pseudo_labels(features, **kwargs), dtype=np.int64)
+    joint = fit_temporal_model(records, previous)
+    return np.asarray(pseudo_labels(features, temporal=joint, **kwargs), dtype=np.int64)
+
+
+def evaluate(E_id: nn.Module, dataset: ReidDataset, info: dict[str, Any], temporal: bool,
+             ctx: DistContext) -> dict[str, float]:
+    """Test-set mAP/CMC of E_id (rank 0; reported only, never used to pick a checkpoint)."""
+    metrics: dict[str, float] = {}
+    if ctx.is_main:
+        from reidkit.evaluation.engine import evaluate_model
+
+        result = evaluate_model(E_id, dataset, size=info["size"], device=ctx.device)
+        metrics = {f"test_{k}": float(result[k]) for k in ("mAP", "rank1", "rank5") if k in result}
+    barrier(ctx)
+    return metrics
+
+
+def describe(record: dict[str, Any]) -> str:
+    """One progress line for an epoch: clusters, outliers, loss terms, lr, throughput, test."""
+    parts = [f"epoch {record['epoch']}: {record['clusters']} clusters",
+             f"{record['outliers']} outliers"]
+    parts += [f"{k}={v:.4g}" for k, v in record.items() if k.startswith(("l_", "d_"))]
+    parts.append(f"lr_id={record['lr_id']:.3g}")
+    if record.get("lr_gan") is not None:
+        parts.append(f"lr_gan={record['lr_gan']:.3g}")
+    parts.append(f"{record['images_per_s']:.1f} img/s")
+    parts += [f"{k}={v:.2%}" for k, v in record.items() if k.startswith("test_")]
+    return ", ".join(parts)
+
+
+def plain(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state dict on the CPU."""
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+
+
+def save(*, config: Any, info: dict[str, Any], dataset: ReidDataset, parent: Path,
+         models: dict[str, nn.Module], optimizers: dict[str, Any], schedulers: dict[str, Any],
+         memory: MemoryBank, sampling: torch.Generator, path: Path, ctx: DistContext, epoch: int,
+         batch: int, iteration: int, history: list[dict[str, Any]]) -> None:
+    """Write train-joint.pt (rank 0; every rank's RNG states gathered into it)."""
+    rng = gather_objects({"rng": capture_rng(), "sampling": sampling.get_state()}, ctx)
+    if ctx.is_main:
+        handover = {k: v for k, v in info.items() if k in HANDOVER_KEYS}
+        states = {**{k: o.state_dict() for k, o in optimizers.items()},
+                  **{f"scheduler_{k}": s.state_dict() for k, s in schedulers.items()}}
+        save_stage(
+            path, stage="train-joint", models={k: plain(m) for k, m in models.items()},
+            config={**handover, "size": list(info["size"]), **config_to_dict(config)},
+            epoch=epoch, iteration=iteration, optimizers=states,
+            dataset=dataset.fingerprint(), metrics=history[-1] if history else {},
+            parent=parent,
+            extra={"batch": batch, "history": history, "memory": plain(memory),
+                   "rng": rng, "world_size": ctx.world_size,
+                   "eval_temporal": info["eval_temporal"], "loss_variant": config.loss_variant},
+        )
+    barrier(ctx)
+
+
+def load_resume(path: Path, dataset: ReidDataset) -> dict[str, Any]:
+    """Read train-joint.pt back, checking that it belongs to the same dataset."""
+    state = load_stage(path, "train-joint")
+    if state["dataset"].get("sha256") != dataset.fingerprint()["sha256"]:
+        raise CheckpointError("train-joint checkpoint was made on a different dataset", path=path,
+                              fix="resume with the same data, or remove the file to start over")
+    return state
+
+
+def restore(state: dict[str, Any], models: dict[str, nn.Module], optimizers: dict[str, Any],
+            schedulers: dict[str, Any], memory: MemoryBank, sampling: torch.Generator,
+            ctx: DistContext) -> None:
+    """Put models, optimisers, schedulers, memory and RNG states back as they were saved."""
+    for name, module in models.items():
+        module.load_state_dict(state["models"][name])
+    for key, opt in optimizers.items():
+        if key not in state["optimizers"]:
+            raise CheckpointError(f"train-joint checkpoint has no '{key}' optimiser state",
+                                  fix="resume with the same --no-gan setting as the saved run")
+        opt.load_state_dict(state["optimizers"][key])
+        schedulers[key].load_state_dict(state["optimizers"][f"scheduler_{key}"])
+    memory.load_state_dict(state["extra"]["memory"])
+    saved = state["extra"]["rng"]
+    if state["extra"]["batch"] and state["extra"]["world_size"] != ctx.world_size:
+        raise CheckpointError(
+            f"checkpoint is mid-epoch on {state['extra']['world_size']} processes, this run has "
+            f"{ctx.world_size}", fix="resume with the same number of processes")
+    mine = saved[ctx.rank] if ctx.rank < len(saved) else saved[0]
+    restore_rng(mine["rng"])
+    sampling.set_state(mine["sampling"])
+    log.info(f"restored train-joint state: epoch {state['epoch']}, iteration {state['iteration']}")

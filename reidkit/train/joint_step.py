@@ -1,0 +1,121 @@
+"""One train-joint iteration: the GAN step (reused from `reidkit.train.gan`) and the view-invariant
+contrast on the memory bank, with one backward of L_all; or the contrast-only ablation.
+
+Order inside the GAN iteration follows the reference's stage 3 (and gen-warmup): forward,
+D step on the detached fakes, then one backward of `L_all = L_gan + L_vi + L'_vi + L''_vi`
+against the updated D, stepping E_id (SGD) and E_str + G (Adam). The memory bank is then
+updated with the original view's f of every rank's batch (all-gathered).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from reidkit.models.memory import MemoryBank
+from reidkit.train.contrastive import contrast_only_loss, view_invariant_losses
+from reidkit.train.distributed import DistContext, all_gather_cat
+from reidkit.train.gan import (
+    GanWeights,
+    discriminator_step,
+    gan_forward,
+    gan_loss,
+    set_requires_grad,
+)
+
+LOSS_TERMS = ("gan", "vi", "vi1", "vi2")
+
+
+@dataclass
+class StepSettings:
+    """What one iteration computes (from the train-joint config and the gen-warmup config)."""
+
+    losses: tuple[str, ...] = LOSS_TERMS
+    tau: float = 0.04
+    num_negatives: int = 8192
+    variant: str = "paper"
+    feat_variant: str = "paper"
+    gan_type: str = "lsgan"
+    weights: GanWeights = field(default_factory=GanWeights)
+    ctx: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+
+def update_memory(memory: MemoryBank, f: torch.Tensor, index: torch.Tensor,
+                  ctx: DistContext) -> None:
+    """Momentum update with every rank's batch, so that all ranks keep the same bank."""
+    f = F.normalize(f.detach().float(), dim=1)
+    memory.update(all_gather_cat(index, ctx), all_gather_cat(f, ctx))
+
+
+def joint_step(
+    models: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    memory: MemoryBank,
+    batch: tuple[torch.Tensor, ...],
+    generator: torch.Generator,
+    settings: StepSettings,
+    ctx: DistContext,
+) -> dict[str, float]:
+    """One GCL iteration on (x, mesh_ori, mesh_new, index); returns every loss term."""
+    E_id, E_str, G, D = (models[k] for k in ("E_id", "E_str", "G", "D"))
+    x, mesh_ori, mesh_new, index = batch
+    with settings.ctx():
+        out = gan_forward(E_id, E_str, G, x, mesh_ori, mesh_new, feat_variant=settings.feat_variant)
+    terms: dict[str, float] = {}
+    use_gan = "gan" in settings.losses
+    if use_gan:
+        terms.update(discriminator_step(D, optimizers["dis"], x, out.fakes,
+                                        gan_type=settings.gan_type, ctx=settings.ctx))
+    set_requires_grad(D, False)
+    optimizers["id"].zero_grad(set_to_none=True)
+    optimizers["gen"].zero_grad(set_to_none=True)
+    total = x.new_zeros((), dtype=torch.float32)
+    if use_gan:
+        with settings.ctx():
+            l_gan, gan_terms = gan_loss(D, x, out, weights=settings.weights,
+                                        feat_variant=settings.feat_variant,
+                                        gan_type=settings.gan_type)
+        total = total + l_gan.float()
+        terms.update(gan_terms)
+    vi_terms = tuple(t for t in settings.losses if t != "gan")
+    if vi_terms:
+        vi = view_invariant_losses(out.f, out.f_new, memory, index, generator, tau=settings.tau,
+                                   num_negatives=settings.num_negatives,
+                                   variant=settings.variant, terms=vi_terms)
+        for name, value in vi.items():
+            total = total + value
+            terms[f"l_{name}"] = float(value)
+    total.backward()
+    optimizers["id"].step()
+    optimizers["gen"].step()
+    set_requires_grad(D, True)
+    update_memory(memory, out.f, index, ctx)
+    terms["l_all"] = float(total)
+    return terms
+
+
+def contrast_step(
+    models: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    memory: MemoryBank,
+    batch: tuple[torch.Tensor, ...],
+    generator: torch.Generator,
+    settings: StepSettings,
+    ctx: DistContext,
+) -> dict[str, float]:
+    """The contrast-only ablation (`--no-gan`): L_vi^woGAN on (x, index), E_id alone trains."""
+    x, index = batch[0], batch[-1]
+    optimizers["id"].zero_grad(set_to_none=True)
+    with settings.ctx():
+        _, f = models["E_id"](x)
+    loss = contrast_only_loss(f, memory, index, generator, tau=settings.tau,
+                              num_negatives=settings.num_negatives, variant=settings.variant)
+    loss.backward()
+    optimizers["id"].step()
+    update_memory(memory, f, index, ctx)
+    return {"l_vi_wogan": float(loss), "l_all": float(loss)}
