@@ -38,6 +38,7 @@ def _root(
 # line is the command's one-line help. The order here is the order in `reidkit --help`.
 COMMANDS: list[tuple[str, str]] = [
     ("warmup", "warmup"),
+    ("train-joint", "train_joint"),
 ]
 
 
