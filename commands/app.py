@@ -37,8 +37,10 @@ def _root(
 # (command name, module under commands/): each module defines `run`, whose docstring's first
 # line is the command's one-line help. The order here is the order in `reidkit --help`.
 COMMANDS: list[tuple[str, str]] = [
+    ("data", "data"),
     ("warmup", "warmup"),
     ("train-joint", "train_joint"),
+    ("eval", "eval"),
 ]
 
 

@@ -1,0 +1,100 @@
+"""`reidkit eval`: mAP / CMC / mINP of a checkpoint's identity encoder on a dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from commands._cli import (
+    DataRootOpt,
+    DatasetOpt,
+    DeviceOpt,
+    JsonOpt,
+    parse_size,
+    print_json,
+    print_table,
+    user_errors,
+)
+from reidkit.config import resolve_config
+from reidkit.evaluation.run import EvalConfig, run_eval
+
+COLUMNS = ("", "mAP", "R1", "R5", "R10", "mINP")
+
+
+def _row(label: str, scores: dict) -> list:
+    return [label, *(100 * scores[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP"))]
+
+
+@user_errors
+def run(
+    dataset: DatasetOpt,
+    data_root: DataRootOpt,
+    checkpoint: Annotated[
+        Path,
+        typer.Option(
+            "--checkpoint",
+            help="E_id weights: a reidkit stage checkpoint (warmup.pt, train-joint.pt...), a "
+            "JVTC/GCL state_dict, a GCL id_*.pt / model_best.pth, or an ICE checkpoint.",
+        ),
+    ],
+    rerank: Annotated[
+        bool,
+        typer.Option("--rerank", help="Also report k-reciprocal re-ranking (k1 20, k2 6, λ 0.3)."),
+    ] = False,
+    flip: Annotated[
+        bool, typer.Option("--flip", help="Average each image's feature with its mirror image's.")
+    ] = False,
+    size: Annotated[
+        str | None,
+        typer.Option(
+            "--size",
+            help="Input HEIGHTxWIDTH; default: the checkpoint's training size, else 256x128.",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Images per forward pass.")
+    ] = 64,
+    device: DeviceOpt = "auto",
+    camera_regex: Annotated[
+        str | None,
+        typer.Option(
+            "--camera-regex", help="folder datasets: regex with one group giving the camera id."
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Evaluate a checkpoint on a dataset's query/gallery: mAP, Rank-1/5/10, mINP (+ re-ranked).
+
+    Direct cross-dataset evaluation is just this command with a model trained on another
+    dataset (e.g. a Duke checkpoint with --dataset market). mAP is non-interpolated AP; queries
+    without a correct match in another camera are skipped and counted.
+    """
+    config = resolve_config(
+        EvalConfig,
+        None,
+        dataset=dataset,
+        data_root=data_root,
+        checkpoint=checkpoint,
+        size=parse_size(size) if size else None,
+        batch_size=batch_size,
+        flip=flip,
+        rerank=rerank,
+        device=device,
+        camera_regex=camera_regex,
+    )
+    result = run_eval(config)
+    if json_out:
+        print_json(result)
+        return
+    rows = [_row("plain", result)]
+    if "rerank" in result:
+        rows.append(_row("re-ranked", result["rerank"]))
+    h, w = result["config"]["size"]
+    print_table(
+        f"{result['dataset']}: {result['num_query']} queries ({result['valid_queries']} valid) × "
+        f"{result['num_gallery']} gallery, {h}x{w}{', flip' if flip else ''} (%)",
+        COLUMNS,
+        rows,
+    )
