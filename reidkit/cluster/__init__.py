@@ -1,1 +1,16 @@
-"""reidkit.cluster."""
+"""Pseudo labels for unsupervised re-id: exact kNN, sparse k-reciprocal Jaccard distance, DBSCAN
+(fixed eps or the rho rule), the JVTC+ temporal model, and clustering statistics."""
+
+from reidkit.cluster.jaccard import jaccard_distance
+from reidkit.cluster.knn import knn
+from reidkit.cluster.labels import cluster_features, pseudo_labels, rho_eps
+from reidkit.cluster.stats import cluster_stats
+
+__all__ = [
+    "cluster_features",
+    "cluster_stats",
+    "jaccard_distance",
+    "knn",
+    "pseudo_labels",
+    "rho_eps",
+]
