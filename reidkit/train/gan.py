@@ -47,6 +47,10 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def _num(value: torch.Tensor) -> float:
+    return float(value.detach())
+
+
 def _trainable(module: nn.Module) -> bool:
     return any(p.requires_grad for p in module.parameters())
 
@@ -159,7 +163,7 @@ def discriminator_loss(
             real_term = real_term + n * F.softplus(-orl).mean()
         reg = reg + n * r1_weight * r1_penalty(orl.float(), real)
     loss = fake_term + real_term + reg
-    return loss, {"d_fake": float(fake_term), "d_real": float(real_term), "d_r1": float(reg)}
+    return loss, {"d_fake": _num(fake_term), "d_real": _num(real_term), "d_r1": _num(reg)}
 
 
 def discriminator_step(
@@ -180,7 +184,7 @@ def discriminator_step(
         loss, terms = discriminator_loss(D, real, fakes, gan_type=gan_type, r1_weight=r1_weight)
     loss.backward()
     opt.step()
-    return {"d_loss": float(loss), **terms}
+    return {"d_loss": _num(loss), **terms}
 
 
 @dataclass
@@ -208,8 +212,8 @@ def gan_loss(
     feat = feat_loss(out, feat_variant)
     adv = generator_adv_loss(D, out.fakes, gan_type)
     total = w.img * (rec + cyc) + w.feat * feat + w.adv * adv
-    terms = {"l_rec": float(rec), "l_cyc": float(cyc), "l_feat": float(feat), "l_adv": float(adv)}
-    return total, {"l_gan": float(total), **terms}
+    terms = {"l_rec": _num(rec), "l_cyc": _num(cyc), "l_feat": _num(feat), "l_adv": _num(adv)}
+    return total, {"l_gan": _num(total), **terms}
 
 
 def gan_step(

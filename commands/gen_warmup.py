@@ -1,0 +1,65 @@
+"""`reidkit gen-warmup`: train the structure encoder, generator and discriminator against the
+frozen warmed-up E_id (GCL stage 2) into `<run>/gen-warmup.pt`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from commands._cli import (
+    ConfigOpt,
+    DeviceOpt,
+    JsonOpt,
+    parse_size,
+    print_json,
+    print_table,
+    user_errors,
+)
+
+
+
+@user_errors
+def run(
+    run_dir: Annotated[Path | None, typer.Option("--run", help="Run folder holding warmup.pt; gen-warmup.pt is written there.")] = None,
+    mesh_root: Annotated[Path | None, typer.Option("--mesh-root", help="Renders written by `reidkit mesh` (or the authors' archives).")] = None,
+    init: Annotated[Path | None, typer.Option("--init", help="Take E_id from this checkpoint (any that eval accepts) instead of <run>/warmup.pt.")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset layout (default: from the warm-up checkpoint).")] = None,
+    data_root: Annotated[Path | None, typer.Option("--data-root", help="Dataset folder (default: from the warm-up checkpoint).")] = None,
+    size: Annotated[str | None, typer.Option("--size", help="Input size HEIGHTxWIDTH (default: the warm-up's, else 256x128).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs over all training images (paper: 40).")] = None,
+    batch: Annotated[int | None, typer.Option("--batch", help="Batch size (paper: 16).")] = None,
+    iters_per_epoch: Annotated[int | None, typer.Option("--iters-per-epoch", help="Cap on iterations per epoch (quick runs).")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate of E_str, G and D (paper: 1e-4).")] = None,
+    feat_variant: Annotated[str | None, typer.Option("--feat-variant", help="L_feat: paper (f_id_new + f_id_ori) or reference (the authors' code: f_id_ori + f_id_cyc).")] = None,
+    gan_type: Annotated[str | None, typer.Option("--gan-type", help="Adversarial loss: lsgan (reference, with R1) or log (paper's form).")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (no effect on CPU).")] = None,
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="Channels-last memory format (GPU speed-up).")] = None,
+    sample_every: Annotated[int | None, typer.Option("--sample-every", help="Write a sample grid PNG into <run>/samples every N iterations (0 = never).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Data loader processes (-1: 0 on CPU, 4 on GPU).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (batch order, novel-view draws, initialisation).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from <run>/gen-warmup.pt (its settings are kept).")] = False,
+    device: DeviceOpt = "auto",
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train E_str, G and D with L_gan against the frozen E_id (GCL stage 2)."""
+    from reidkit.config import resolve_config
+    from reidkit.train.gen_warmup import GenWarmupConfig, run_gen_warmup
+
+    cfg = resolve_config(
+        GenWarmupConfig, config, run=run_dir, mesh_root=mesh_root, init=init, dataset=dataset,
+        data_root=data_root, size=parse_size(size) if size else None, epochs=epochs,
+        batch_size=batch, iters_per_epoch=iters_per_epoch, lr=lr, feat_variant=feat_variant,
+        gan_type=gan_type, amp=amp, channels_last=channels_last, sample_every=sample_every,
+        workers=workers, seed=seed, resume=resume, device=device,
+    )
+    result = run_gen_warmup(cfg)
+    if json_out:
+        print_json(result)
+        return
+    final = result["final"]
+    rows = [[k, v] for k, v in final.items() if k not in ("epoch", "iteration")]
+    rows += [["iterations", result["iterations"]], ["checkpoint", result["checkpoint"]]]
+    print_table(f"gen-warmup: epoch {final.get('epoch', '-')} (mean losses)", ["term", "value"], rows)
