@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from reidkit import log
@@ -54,7 +55,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ReidkitError as exc:
-            log.console.print(f"[bold red]error:[/] {exc}", markup=True)
+            log.console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             log.console.print("[bold red]interrupted[/]: finished work is kept; re-run to resume")

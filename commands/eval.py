@@ -24,7 +24,7 @@ COLUMNS = ("", "mAP", "R1", "R5", "R10", "mINP")
 
 
 def _row(label: str, scores: dict) -> list:
-    return [label, *(100 * scores[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP"))]
+    return [label, *(f"{100 * scores[k]:.2f}" for k in ("mAP", "rank1", "rank5", "rank10", "mINP"))]
 
 
 @user_errors
