@@ -17,7 +17,16 @@ from reidkit.errors import ConfigError
 # `re_ranking(original_dist=joint, lambda_value=0.5)` (final = 0.5·Jaccard + 0.5·joint).
 TEMPORAL_MIX = 0.5
 
+# rho of the GCL [ref] / JVTC scripts when neither eps nor rho is given.
+DEFAULT_RHO = {"market": 2e-3, "duke": 2e-3, "msmt": 1.2e-3}
+FALLBACK_RHO = 2e-3
+
 PairDistance = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def default_rho(dataset: str) -> float:
+    """The rho the reference scripts use for `dataset` (2e-3; MSMT17 1.2e-3)."""
+    return DEFAULT_RHO.get(dataset.lower(), FALLBACK_RHO)
 
 
 def rho_eps(dist: sp.csr_matrix, rho: float) -> float:

@@ -141,7 +141,7 @@ def joint_distance(cos: np.ndarray, prob: np.ndarray) -> np.ndarray:
     return 1.0 - 1.0 / (1.0 + np.exp(-GAMMA * cos)) / (1.0 + 2.0 * np.exp(-GAMMA * prob))
 
 
-def _fit_histograms(timeline: Timeline, labels: np.ndarray, cams: int) -> np.ndarray:
+def gap_histograms(timeline: Timeline, labels: np.ndarray, cams: int) -> np.ndarray:
     """Raw counts [later camera, earlier camera, gap bin] from pseudo identities (public rule)."""
     hist = np.zeros((cams, cams, BINS), dtype=np.float64)
     keep = labels >= 0
@@ -183,8 +183,8 @@ class TemporalModel:
     def fit(cls, timeline: Timeline, labels: np.ndarray, cams: int | None = None) -> TemporalModel:
         """Fit on pseudo (or true) identities; outliers (−1) are ignored."""
         labels = np.asarray(labels, dtype=np.int64)
-        cams = int(cams if cams is not None else timeline.camid.max() + 1)
-        hist = smooth(_fit_histograms(timeline, labels, cams))
+        cams = max(int(cams or 0), int(timeline.camid.max(initial=-1)) + 1)
+        hist = smooth(gap_histograms(timeline, labels, cams))
         return cls(hist / (hist.sum(axis=2, keepdims=True) + _NORM_EPS))
 
     def probability(

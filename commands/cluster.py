@@ -1,0 +1,138 @@
+"""`reidkit cluster`: pseudo labels of a dataset split from a checkpoint's identity encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from commands._cli import (
+    DataRootOpt,
+    DatasetOpt,
+    DeviceOpt,
+    JsonOpt,
+    parse_size,
+    print_json,
+    print_table,
+    user_errors,
+)
+from reidkit.cluster.run import ClusterConfig, run_cluster
+from reidkit.config import resolve_config
+
+DIAGNOSTIC = "diagnostic (uses ground truth)"
+
+
+def _rows(result: dict) -> list[list]:
+    rows = [
+        ["images", result["images"]],
+        ["clusters", result["clusters"]],
+        ["outliers", f"{result['outliers']} ({100 * result['outlier_fraction']:.1f} %)"],
+        ["largest cluster", result["largest_cluster"]],
+        ["mean cluster size", result["mean_cluster_size"]],
+        [f"eps ({result['eps_rule']})", f"{result['eps']:.4f}"],
+    ]
+    rows += [[f"clusters of size {k}", v] for k, v in result["size_histogram"].items()]
+    diagnostics = result.get(DIAGNOSTIC)
+    if diagnostics:
+        rows.append([f"true ids ({DIAGNOSTIC})", diagnostics["true_ids"]])
+        for key in ("nmi", "ari", "purity"):
+            rows.append([f"{key.upper()} ({DIAGNOSTIC})", f"{diagnostics[key]:.4f}"])
+    return rows
+
+
+@user_errors
+def run(
+    dataset: DatasetOpt,
+    data_root: DataRootOpt,
+    checkpoint: Annotated[
+        Path,
+        typer.Option(
+            "--checkpoint",
+            help="E_id weights: a reidkit stage checkpoint, a JVTC/GCL state_dict, a GCL "
+            "id_*.pt / model_best.pth, or an ICE checkpoint.",
+        ),
+    ],
+    eps: Annotated[
+        float | None,
+        typer.Option("--eps", help="Fixed DBSCAN radius (ICE uses 0.55); excludes --rho."),
+    ] = None,
+    rho: Annotated[
+        float | None,
+        typer.Option(
+            "--rho",
+            help="rho rule: eps = mean of the smallest rho-fraction of pairwise Jaccard "
+            "distances (default 0.002, msmt 0.0012); excludes --eps.",
+        ),
+    ] = None,
+    k1: Annotated[int, typer.Option("--k1", help="k-reciprocal neighbourhood size.")] = 30,
+    k2: Annotated[int, typer.Option("--k2", help="Local query expansion size.")] = 6,
+    min_samples: Annotated[
+        int, typer.Option("--min-samples", help="DBSCAN core-point neighbourhood size.")
+    ] = 4,
+    temporal: Annotated[
+        bool,
+        typer.Option(
+            "--temporal",
+            help="JVTC+: mix the joint visual-temporal distance into the Jaccard distance "
+            "(market, duke, msmt file names).",
+        ),
+    ] = False,
+    split: Annotated[
+        str, typer.Option("--split", help="Which split to cluster: train, query or gallery.")
+    ] = "train",
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="CSV of (image name, label); label -1 marks an outlier."),
+    ] = Path("labels.csv"),
+    size: Annotated[
+        str | None,
+        typer.Option(
+            "--size",
+            help="Input HEIGHTxWIDTH; default: the checkpoint's training size, else 256x128.",
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 64,
+    device: DeviceOpt = "auto",
+    camera_regex: Annotated[
+        str | None,
+        typer.Option(
+            "--camera-regex", help="folder datasets: regex with one group giving the camera id."
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Cluster a dataset split into pseudo identities (k-reciprocal Jaccard + DBSCAN).
+
+    Writes one `name,label` line per image (-1 = outlier) and prints the clustering statistics;
+    NMI/ARI/purity are shown only when the file names carry true ids, as diagnostics.
+    """
+    config = resolve_config(
+        ClusterConfig,
+        None,
+        dataset=dataset,
+        data_root=data_root,
+        checkpoint=checkpoint,
+        split=split,
+        eps=eps,
+        rho=rho,
+        k1=k1,
+        k2=k2,
+        min_samples=min_samples,
+        temporal=temporal,
+        out=out,
+        size=parse_size(size) if size else None,
+        batch_size=batch_size,
+        device=device,
+        camera_regex=camera_regex,
+    )
+    result = run_cluster(config)
+    if json_out:
+        print_json(result)
+        return
+    print_table(
+        f"{result['dataset']} {result['split']}: pseudo labels"
+        f"{' (joint visual-temporal)' if result['temporal'] else ''} → {result['out']}",
+        ("statistic", "value"),
+        _rows(result),
+    )

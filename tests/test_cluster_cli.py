@@ -1,0 +1,115 @@
+"""`reidkit cluster` end to end on a tiny Market tree with a random resnet18 E_id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from commands.app import app
+from reidkit.models.identity import IdentityEncoder
+
+runner = CliRunner()
+
+
+def _image(path: Path, pid: int, index: int) -> None:
+    """A 32×16 crop whose colour is the identity's, with per-image noise."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = np.random.default_rng(pid).integers(0, 255, 3)
+    noise = np.random.default_rng(1000 * pid + index).integers(-12, 12, (32, 16, 3))
+    Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture(scope="module")
+def market_tree(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("market")
+    for pid in range(1, 9):
+        for k in range(4):
+            cam, seq = 1 + k % 2, 1 + k // 2
+            name = f"{pid:04d}_c{cam}s{seq}_{100 * pid + 10 * k:06d}_01.jpg"
+            _image(root / "bounding_box_train" / name, pid, k)
+    for pid in (1, 2):
+        _image(root / "query" / f"{pid:04d}_c1s3_000050_01.jpg", pid, 9)
+        _image(root / "bounding_box_test" / f"{pid:04d}_c2s3_000060_01.jpg", pid, 8)
+    return root
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "e_id.pth"
+    torch.save(IdentityEncoder("resnet18").state_dict(), path)
+    return path
+
+
+def _invoke(market_tree: Path, checkpoint: Path, *extra: str):
+    args = ["cluster", "--dataset", "market", "--data-root", str(market_tree), "--checkpoint",
+            str(checkpoint), "--size", "64x32", "--device", "cpu", "--batch-size", "16", *extra]
+    return runner.invoke(app, args)
+
+
+def test_cluster_writes_labels_and_json(market_tree, checkpoint, tmp_path):
+    out = tmp_path / "labels.csv"
+    result = _invoke(market_tree, checkpoint, "--eps", "0.6", "--k1", "8", "--k2", "3",
+                     "--min-samples", "2", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    lines = out.read_text().splitlines()
+    assert lines[0] == "name,label" and len(lines) == 33 and data["images"] == 32
+    names = sorted(p.name for p in (market_tree / "bounding_box_train").iterdir())
+    assert sorted(line.split(",")[0] for line in lines[1:]) == names
+    labels = np.array([int(line.split(",")[1]) for line in lines[1:]])
+    assert data["clusters"] == len(set(labels) - {-1}) and data["outliers"] == (labels < 0).sum()
+    assert data["eps"] == 0.6 and data["eps_rule"] == "fixed"
+    assert "diagnostic (uses ground truth)" in data  # Market names carry true ids
+
+
+def test_cluster_table_with_rho_and_temporal(market_tree, checkpoint, tmp_path):
+    out = tmp_path / "t.csv"
+    result = _invoke(market_tree, checkpoint, "--rho", "0.05", "--k1", "8", "--k2", "3",
+                     "--min-samples", "2", "--temporal", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "pseudo labels (joint visual-temporal)" in result.stdout
+    assert "rho=0.05" in result.stdout and "NMI (diagnostic" in result.stdout
+    assert len(out.read_text().splitlines()) == 33
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--eps", "0.5", "--rho", "0.002"], "exclusive"),
+        (["--eps", "-1"], "--eps must be positive"),
+        (["--rho", "2"], "--rho must be in"),
+        (["--k1", "0"], "--k1 must be at least 1"),
+        (["--split", "validation"], "unknown split"),
+    ],
+)
+def test_bad_options_exit_2(market_tree, checkpoint, tmp_path, extra, message):
+    out = tmp_path / "never.csv"
+    result = _invoke(market_tree, checkpoint, *extra, "--out", str(out))
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not out.exists()
+
+
+def test_bad_paths_exit_2(market_tree, checkpoint, tmp_path):
+    out = tmp_path / "never.csv"
+    missing = _invoke(tmp_path / "nowhere", checkpoint, "--out", str(out))
+    assert missing.exit_code == 2 and "error" in missing.output
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    bad_ckpt = _invoke(market_tree, junk, "--out", str(out))
+    assert bad_ckpt.exit_code == 2 and "error" in bad_ckpt.output
+    folder = tmp_path / "folder"
+    for k in range(4):
+        _image(folder / "train" / f"{k:04d}_a.jpg", k, 0)
+    temporal = runner.invoke(app, ["cluster", "--dataset", "folder", "--data-root", str(folder),
+                                   "--checkpoint", str(checkpoint), "--temporal", "--out",
+                                   str(out), "--device", "cpu", "--size", "64x32"])
+    assert temporal.exit_code == 2 and "temporal" in temporal.output
+    assert not out.exists()
