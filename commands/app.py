@@ -39,6 +39,7 @@ def _root(
 COMMANDS: list[tuple[str, str]] = [
     ("data", "data"),
     ("warmup", "warmup"),
+    ("cluster", "cluster"),
     ("gen-warmup", "gen_warmup"),
     ("train-joint", "train_joint"),
     ("eval", "eval"),
