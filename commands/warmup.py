@@ -21,46 +21,130 @@ from commands._cli import (
 
 @user_errors
 def run(
-    dataset: Annotated[str | None, typer.Option("--dataset", help="Target dataset layout: market, duke, msmt or folder.")] = None,
-    data_root: Annotated[Path | None, typer.Option("--data-root", help="Folder holding the target dataset.")] = None,
-    baseline: Annotated[str | None, typer.Option("--baseline", help="jvtc, jvtc+, ice or mmcl.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder; the checkpoint is <out>/warmup.pt.")] = None,
-    arch: Annotated[str | None, typer.Option("--arch", help="Backbone: resnet50 (paper) or resnet18 (quick CPU runs).")] = None,
-    pretrained: Annotated[str | None, typer.Option("--pretrained", help="ImageNet weights: auto (torch hub cache), a .pth path, or none.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs of the baseline (default: the paper's).")] = None,
-    iters: Annotated[int | None, typer.Option("--iters", help="Iterations per epoch (0 = one pass over the training set).")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size (images; JVTC adds views of each).")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Target dataset layout: market, duke, msmt or folder."),
+    ] = None,
+    data_root: Annotated[
+        Path | None, typer.Option("--data-root", help="Folder holding the target dataset.")
+    ] = None,
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="jvtc, jvtc+, ice or mmcl.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder; the checkpoint is <out>/warmup.pt.")
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option("--arch", help="Backbone: resnet50 (paper) or resnet18 (quick CPU runs)."),
+    ] = None,
+    pretrained: Annotated[
+        str | None,
+        typer.Option(
+            "--pretrained", help="ImageNet weights: auto (torch hub cache), a .pth path, or none."
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Epochs of the baseline (default: the paper's).")
+    ] = None,
+    iters: Annotated[
+        int | None,
+        typer.Option("--iters", help="Iterations per epoch (0 = one pass over the training set)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="Batch size (images; JVTC adds views of each)."),
+    ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Base learning rate.")] = None,
-    eps: Annotated[float | None, typer.Option("--eps", help="Fixed DBSCAN eps (replaces the rho rule).")] = None,
-    rho: Annotated[float | None, typer.Option("--rho", help="eps from the rho rule (JVTC/GCL), e.g. 0.0016.")] = None,
-    size: Annotated[str | None, typer.Option("--size", help="Input size HEIGHTxWIDTH, e.g. 256x128.")] = None,
-    eval_every: Annotated[int | None, typer.Option("--eval-every", help="Evaluate on the test split every N epochs and at the end (0 = never); reported only.")] = None,
-    memory: Annotated[str | None, typer.Option("--memory", help="ICE proxy memory: aware (camera-aware) or agnostic.")] = None,
-    hard: Annotated[bool | None, typer.Option("--hard/--no-hard", help="ICE: use the hard instance loss.")] = None,
-    soft: Annotated[bool | None, typer.Option("--soft/--no-soft", help="ICE: use the soft instance consistency loss.")] = None,
-    source: Annotated[str | None, typer.Option("--source", help="UDA: labelled source dataset layout (market, duke, msmt, folder).")] = None,
-    source_root: Annotated[Path | None, typer.Option("--source-root", help="UDA: folder holding the source dataset.")] = None,
-    source_epochs: Annotated[int | None, typer.Option("--source-epochs", help="UDA: supervised source epochs (default 80).")] = None,
-    camera_regex: Annotated[str | None, typer.Option("--camera-regex", help="Folder datasets: regex whose group 1 is the camera id.")] = None,
+    eps: Annotated[
+        float | None, typer.Option("--eps", help="Fixed DBSCAN eps (replaces the rho rule).")
+    ] = None,
+    rho: Annotated[
+        float | None, typer.Option("--rho", help="eps from the rho rule (JVTC/GCL), e.g. 0.0016.")
+    ] = None,
+    size: Annotated[
+        str | None, typer.Option("--size", help="Input size HEIGHTxWIDTH, e.g. 256x128.")
+    ] = None,
+    eval_every: Annotated[
+        int | None,
+        typer.Option(
+            "--eval-every",
+            help="Evaluate on the test split every N epochs and at the end (0 = never); "
+            "reported only, never used to pick the checkpoint.",
+        ),
+    ] = None,
+    memory: Annotated[
+        str | None,
+        typer.Option("--memory", help="ICE proxy memory: aware (camera-aware) or agnostic."),
+    ] = None,
+    hard: Annotated[
+        bool | None, typer.Option("--hard/--no-hard", help="ICE: use the hard instance loss.")
+    ] = None,
+    soft: Annotated[
+        bool | None,
+        typer.Option("--soft/--no-soft", help="ICE: use the soft instance consistency loss."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source", help="UDA: labelled source dataset layout (market, duke, msmt, folder)."
+        ),
+    ] = None,
+    source_root: Annotated[
+        Path | None, typer.Option("--source-root", help="UDA: folder holding the source dataset.")
+    ] = None,
+    source_epochs: Annotated[
+        int | None,
+        typer.Option("--source-epochs", help="UDA: supervised source epochs (default 80)."),
+    ] = None,
+    camera_regex: Annotated[
+        str | None,
+        typer.Option(
+            "--camera-regex", help="Folder datasets: regex whose group 1 is the camera id."
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Data-loading processes.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over even if --out already has a warm-up.")] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Data-loading processes.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Start over even if --out already has a warm-up.")
+    ] = False,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Warm up the identity encoder E_id with an unsupervised baseline (JVTC, JVTC+, ICE, MMCL, UDA)."""
+    """Warm up the identity encoder E_id with a baseline: JVTC, JVTC+, ICE, MMCL (+ UDA source)."""
     from reidkit.baselines.engine import run_warmup, warmup_config
 
     cfg = warmup_config(
         config,
-        dataset=dataset, data_root=data_root, baseline=baseline, out=out, arch=arch,
-        pretrained=pretrained, epochs=epochs, iters=iters, batch_size=batch_size, lr=lr,
-        eps=eps, rho=rho, size=parse_size(size) if size else None, eval_every=eval_every,
-        source=source, source_root=source_root, source_epochs=source_epochs,
-        camera_regex=camera_regex, device=device, seed=seed, workers=workers,
-        resume=resume or None, overwrite=overwrite or None,
+        dataset=dataset,
+        data_root=data_root,
+        baseline=baseline,
+        out=out,
+        arch=arch,
+        pretrained=pretrained,
+        epochs=epochs,
+        iters=iters,
+        batch_size=batch_size,
+        lr=lr,
+        eps=eps,
+        rho=rho,
+        size=parse_size(size) if size else None,
+        eval_every=eval_every,
+        source=source,
+        source_root=source_root,
+        source_epochs=source_epochs,
+        camera_regex=camera_regex,
+        device=device,
+        seed=seed,
+        workers=workers,
+        resume=resume or None,
+        overwrite=overwrite or None,
         **_ice_options(memory, hard, soft),
     )
     result = run_warmup(cfg)

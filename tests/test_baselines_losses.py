@@ -148,7 +148,7 @@ def test_cross_camera_proxy_loss_matches_loop():
         negs = torch.tensor(negs[:num_neg], dtype=torch.float64)
         if not pos:
             continue
-        terms = [-(s[j] - torch.logsumexp(torch.cat([s[j:j + 1], negs]), 0)) for j in pos]
+        terms = [-(s[j] - torch.logsumexp(torch.cat([s[j : j + 1], negs]), 0)) for j in pos]
         per_anchor.append(sum(terms) / len(terms))
     expected = sum(per_anchor) / len(per_anchor)
     got = L.cross_camera_proxy_loss(feats, labels, cams, proxies, p_cluster, p_cam, tau, num_neg)
@@ -186,7 +186,9 @@ def test_label_smoothing_ce_matches_torch():
     torch.manual_seed(7)
     logits, targets = torch.randn(4, 6), torch.tensor([0, 5, 2, 2])
     expected = F.cross_entropy(logits, targets, label_smoothing=0.1)
-    assert L.label_smoothing_ce(logits, targets, 0.1).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert L.label_smoothing_ce(logits, targets, 0.1).item() == pytest.approx(
+        expected.item(), rel=1e-5
+    )
 
 
 def test_batch_hard_triplet_hand_case():
@@ -195,14 +197,16 @@ def test_batch_hard_triplet_hand_case():
     # hardest pos / neg distances: a0 1/3, a1 1/2, a2 0.5/2, a3 0.5/2.5; margin 0.3
     expected = (0 + max(0, 1 - 2 + 0.3) + 0 + 0) / 4
     assert L.batch_hard_triplet(feats, labels, 0.3).item() == pytest.approx(expected)
-    expected = (max(0, 1 - 3 + 2.5) + max(0, 1 - 2 + 2.5) + max(0, 0.5 - 2 + 2.5)
-                + max(0, 0.5 - 2.5 + 2.5)) / 4
+    expected = (
+        max(0, 1 - 3 + 2.5) + max(0, 1 - 2 + 2.5) + max(0, 0.5 - 2 + 2.5) + max(0, 0.5 - 2.5 + 2.5)
+    ) / 4
     assert L.batch_hard_triplet(feats, labels, 2.5).item() == pytest.approx(expected)
 
 
 def _ice_cfg(**kw):
-    base = dict(memory="aware", kl_direction="paper", hard=True, soft=True, batch_size=32,
-                num_instances=4)
+    base = dict(
+        memory="aware", kl_direction="paper", hard=True, soft=True, batch_size=32, num_instances=4
+    )
     return SimpleNamespace(**{**base, **kw})
 
 

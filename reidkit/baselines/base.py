@@ -34,8 +34,9 @@ class Method(ABC):
 
     name = "method"
 
-    def __init__(self, config: Any, model: IdentityEncoder, records: list[ImageRecord],
-                 device: torch.device):
+    def __init__(
+        self, config: Any, model: IdentityEncoder, records: list[ImageRecord], device: torch.device
+    ):
         self.config, self.model, self.records, self.device = config, model, records, device
         self.cams = np.asarray([r.camid for r in records], dtype=np.int64)
         self.optimizer: torch.optim.Optimizer = self.build_optimizer()
@@ -88,31 +89,48 @@ class Method(ABC):
         return {}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore what `extra_state` returned."""
+        """Restore what `extra_state` returned (nothing for stateless methods)."""
+        del state
 
 
-def train_features(model: IdentityEncoder, records: list[ImageRecord], config: Any,
-                   device: torch.device) -> torch.Tensor:
+def train_features(
+    model: IdentityEncoder, records: list[ImageRecord], config: Any, device: torch.device
+) -> torch.Tensor:
     """L2-normalised features of `records` (no augmentation), on the CPU."""
     from reidkit.evaluation.features import extract_features
 
-    features = extract_features(model, records, size=tuple(config.size),
-                                batch_size=config.eval_batch_size, device=device,
-                                desc="features for clustering")
+    features = extract_features(
+        model,
+        records,
+        size=tuple(config.size),
+        batch_size=config.eval_batch_size,
+        device=device,
+        desc="features for clustering",
+    )
     return features.float().cpu()
 
 
-def cluster(features: torch.Tensor, config: Any, temporal: Any = None) -> np.ndarray:
+def cluster(features: torch.Tensor, config: Any) -> np.ndarray:
     """Pseudo labels by k-reciprocal Jaccard + DBSCAN (eps fixed or from the rho rule)."""
-    from reidkit.cluster.labels import pseudo_labels
+    from reidkit.cluster import pseudo_labels
 
     eps = config.eps
-    return np.asarray(pseudo_labels(features.numpy(), eps=eps, rho=None if eps else config.rho,
-                                    k1=config.k1, k2=config.k2, min_samples=config.min_samples,
-                                    temporal=temporal), dtype=np.int64)
+    return np.asarray(
+        pseudo_labels(
+            features.numpy(),
+            eps=eps,
+            rho=None if eps else config.rho,
+            k1=config.k1,
+            k2=config.k2,
+            min_samples=config.min_samples,
+        ),
+        dtype=np.int64,
+    )
 
 
 def label_stats(labels: np.ndarray) -> dict[str, Any]:
     """Clusters and outliers of a pseudo labelling (no ground truth involved)."""
-    return {"clusters": int(len(np.unique(labels[labels >= 0]))),
-            "outliers": int((labels < 0).sum())}
+    return {
+        "clusters": int(len(np.unique(labels[labels >= 0]))),
+        "outliers": int((labels < 0).sum()),
+    }

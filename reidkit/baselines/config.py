@@ -121,4 +121,3 @@ class MMCLConfig(WarmupConfig):
     hard_ratio: float = 0.01
     single_label_epochs: int = 5
     memory_momentum: float = 0.5  # old-row weight grows linearly 0 → this over the epochs
-

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 import torch
 from torch.utils.data import DataLoader
 
@@ -32,7 +32,15 @@ from reidkit.models.identity import IdentityEncoder, load_imagenet
 from reidkit.runs import load_stage, save_stage, stage_path
 
 # options that may change when resuming (everything else must match the run being resumed)
-RESUME_KEYS = ("epochs", "eval_every", "eval_batch_size", "device", "workers", "resume", "overwrite")
+RESUME_KEYS = (
+    "epochs",
+    "eval_every",
+    "eval_batch_size",
+    "device",
+    "workers",
+    "resume",
+    "overwrite",
+)
 
 
 def _baseline_name(toml_file: str | Path | None, overrides: dict[str, Any]) -> str:
@@ -40,7 +48,9 @@ def _baseline_name(toml_file: str | Path | None, overrides: dict[str, Any]) -> s
         return str(overrides["baseline"])
     if toml_file is not None and Path(toml_file).is_file():
         try:
-            return str(tomllib.loads(Path(toml_file).read_text(encoding="utf-8")).get("baseline", "jvtc"))
+            return str(
+                tomllib.loads(Path(toml_file).read_text(encoding="utf-8")).get("baseline", "jvtc")
+            )
         except tomllib.TOMLDecodeError:
             return "jvtc"  # resolve_config reports the bad file
     return "jvtc"
@@ -53,12 +63,16 @@ def warmup_config(toml_file: str | Path | None = None, **overrides: Any) -> Warm
     cls = get_baseline(name)[1]
     foreign = sorted(k for k, v in overrides.items() if v is not None and k not in _fields(cls))
     if foreign:
-        raise ConfigError(f"option(s) {', '.join(foreign)} do not apply to baseline '{name}'",
-                          fix="drop them or choose the baseline they belong to (ice: memory, hard, soft)")
+        raise ConfigError(
+            f"option(s) {', '.join(foreign)} do not apply to baseline '{name}'",
+            fix="drop them or choose the baseline they belong to (ice: memory, hard, soft)",
+        )
     out = overrides.get("out")
     if overrides.get("resume") and out is not None and stage_path(out, "warmup").is_file():
         stored = load_stage(stage_path(out, "warmup"), expect="warmup")["config"]
-        reference = resolve_config(cls, None, **{k: v for k, v in stored.items() if k in _fields(cls)})
+        reference = resolve_config(
+            cls, None, **{k: v for k, v in stored.items() if k in _fields(cls)}
+        )
         for key, value in overrides.items():
             if value is None or key in RESUME_KEYS:
                 continue
@@ -141,8 +155,14 @@ def _load_data(config: WarmupConfig) -> tuple[ReidDataset, ReidDataset | None]:
     return target, source
 
 
-def _build_method(phase: str, config: WarmupConfig, model: IdentityEncoder, target: ReidDataset,
-                  source: ReidDataset | None, device: torch.device) -> Method:
+def _build_method(
+    phase: str,
+    config: WarmupConfig,
+    model: IdentityEncoder,
+    target: ReidDataset,
+    source: ReidDataset | None,
+    device: torch.device,
+) -> Method:
     if phase == "source":
         return SourcePretrain(config, model, source.train, device)
     return get_baseline(config.baseline)[0](config, model, target.train, device)
@@ -153,14 +173,21 @@ def _diagnostics(method: Method) -> dict[str, Any]:
     labels = getattr(method, "labels", None)
     if labels is None or isinstance(method, SourcePretrain):
         return {}
-    from reidkit.cluster.labels import cluster_stats
+    from reidkit.cluster import cluster_stats
 
     pids = np.asarray([r.pid for r in method.records])
     return {"diagnostic_true_pids": cluster_stats(labels, true_pids=pids)}
 
 
-def _train_epoch(method: Method, records: list, config: WarmupConfig, epoch: int, local: int,
-                 desc: str, device: torch.device) -> dict[str, float]:
+def _train_epoch(
+    method: Method,
+    records: list,
+    config: WarmupConfig,
+    epoch: int,
+    local: int,
+    desc: str,
+    device: torch.device,
+) -> dict[str, float]:
     rng = np.random.default_rng([config.seed, epoch])
     batches = method.batches(local, rng)
     loader = DataLoader(
@@ -179,14 +206,16 @@ def _train_epoch(method: Method, records: list, config: WarmupConfig, epoch: int
     return {k: v / max(len(batches), 1) for k, v in sums.items()}
 
 
-def _evaluate(method: Method, dataset: ReidDataset, config: WarmupConfig,
-              device: torch.device) -> dict[str, Any]:
+def _evaluate(
+    method: Method, dataset: ReidDataset, config: WarmupConfig, device: torch.device
+) -> dict[str, Any]:
     from reidkit.evaluation.engine import evaluate_model
 
     model = method.eval_model()
     was_training = model.training
-    result = evaluate_model(model, dataset, size=tuple(config.size), device=device,
-                            batch_size=config.eval_batch_size)
+    result = evaluate_model(
+        model, dataset, size=tuple(config.size), device=device, batch_size=config.eval_batch_size
+    )
     model.train(was_training)
     return {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
 
@@ -202,17 +231,25 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
     target, source = _load_data(config)
     fingerprint = target.fingerprint()
     if resume_state is not None and resume_state["dataset"].get("sha256") != fingerprint["sha256"]:
-        raise CheckpointError("the dataset differs from the one the run was started with",
-                              path=stage_path(config.out, "warmup"),
-                              fix="resume with the same --data-root, or --overwrite")
+        raise CheckpointError(
+            "the dataset differs from the one the run was started with",
+            path=stage_path(config.out, "warmup"),
+            fix="resume with the same --data-root, or --overwrite",
+        )
+    seed_everything(config.seed)  # the initial head (and backbone with --pretrained none)
     model = IdentityEncoder(config.arch).to(device)
-    pretrained = (resume_state["extra"].get("pretrained", "") if resume_state is not None
-                  else load_imagenet(model, config.pretrained))
+    pretrained = (
+        resume_state["extra"].get("pretrained", "")
+        if resume_state is not None
+        else load_imagenet(model, config.pretrained)
+    )
     model.to(device)
     phases = _phases(config)
     total = sum(length for _, length in phases)
     start = resume_state["epoch"] if resume_state is not None else 0
-    history: list[dict[str, Any]] = list(resume_state["extra"].get("history", [])) if resume_state else []
+    history: list[dict[str, Any]] = (
+        list(resume_state["extra"].get("history", [])) if resume_state else []
+    )
     if resume_state is not None:
         log.info(f"resuming after epoch {start} of {total}")
     method: Method | None = None
@@ -236,11 +273,17 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
         lr = method.set_epoch_lr(local)
         stats = method.begin_epoch(local)
         records = method.records
-        terms = _train_epoch(method, records, config, epoch, local,
-                             f"{name} epoch {local + 1}/{length}", device)
-        metrics = {"epoch": epoch + 1, "phase": name, "lr": lr, **terms,
-                   **{k: v for k, v in stats.items() if isinstance(v, (int, float, bool))},
-                   "seconds": round(time.monotonic() - began, 2)}
+        terms = _train_epoch(
+            method, records, config, epoch, local, f"{name} epoch {local + 1}/{length}", device
+        )
+        metrics = {
+            "epoch": epoch + 1,
+            "phase": name,
+            "lr": lr,
+            **terms,
+            **{k: v for k, v in stats.items() if isinstance(v, (int, float, bool))},
+            "seconds": round(time.monotonic() - began, 2),
+        }
         metrics.update(_diagnostics(method))
         last = epoch + 1 == total
         if config.eval_every and ((epoch + 1) % config.eval_every == 0 or last):
@@ -256,24 +299,43 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
             epoch=epoch + 1,
             dataset=fingerprint,
             metrics=metrics,
-            extra={"eval_temporal": config.baseline == "jvtc+", "baseline": config.baseline,
-                   "phase": name, "state": method.extra_state(), "history": history,
-                   "pretrained": pretrained, "finished": last},
+            extra={
+                "eval_temporal": config.baseline == "jvtc+",
+                "baseline": config.baseline,
+                "phase": name,
+                "state": method.extra_state(),
+                "history": history,
+                "pretrained": pretrained,
+                "finished": last,
+            },
         )
-    return {"checkpoint": str(path), "baseline": config.baseline, "epochs": total,
-            "metrics": metrics, "history": history}
+    return {
+        "checkpoint": str(path),
+        "baseline": config.baseline,
+        "epochs": total,
+        "metrics": metrics,
+        "history": history,
+    }
 
 
-def _to(models: dict[str, dict[str, torch.Tensor]], device: Any) -> dict[str, dict[str, torch.Tensor]]:
-    return {name: {k: v.detach().to(device) for k, v in state.items()} for name, state in models.items()}
+def _to(
+    models: dict[str, dict[str, torch.Tensor]], device: Any
+) -> dict[str, dict[str, torch.Tensor]]:
+    return {
+        name: {k: v.detach().to(device) for k, v in state.items()} for name, state in models.items()
+    }
 
 
 def _summary_line(metrics: dict[str, Any], total: int) -> str:
     skip = {"epoch", "phase", "test", "diagnostic_true_pids"}
-    fields = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                      for k, v in metrics.items() if k not in skip)
+    fields = " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in metrics.items()
+        if k not in skip
+    )
     line = f"[{metrics['phase']}] epoch {metrics['epoch']}/{total}: {fields}"
     if "test" in metrics:
         test = metrics["test"]
-        line += f" | test mAP={test.get('mAP', float('nan')):.4f} rank1={test.get('rank1', float('nan')):.4f}"
+        nan = float("nan")
+        line += f" | test mAP={test.get('mAP', nan):.4f} rank1={test.get('rank1', nan):.4f}"
     return line

@@ -28,18 +28,23 @@ from reidkit.errors import ConfigError
 def check_ice_config(config: Any) -> None:
     """Refuse settings ICE cannot train with, notably the combination its paper shows collapsing."""
     if config.memory not in ("aware", "agnostic"):
-        raise ConfigError(f"unknown ICE memory '{config.memory}'", fix="use --memory aware or agnostic")
+        raise ConfigError(
+            f"unknown ICE memory '{config.memory}'", fix="use --memory aware or agnostic"
+        )
     if config.kl_direction not in ("paper", "ref"):
         raise ConfigError(f"unknown kl_direction '{config.kl_direction}'", fix="use paper or ref")
     if config.memory == "agnostic" and config.soft and not config.hard:
         raise ConfigError(
             "ICE with a camera-agnostic memory and the soft instance loss but no hard instance "
             "loss collapses (ICE paper, Table 4: Market mAP 65.8 → 47.2)",
-            fix="keep the hard instance loss (drop --no-hard), use --memory aware, or add --no-soft",
+            fix="keep the hard instance loss (drop --no-hard), use --memory aware, "
+            "or add --no-soft",
         )
     if config.batch_size // config.num_instances < 2:
-        raise ConfigError("ICE needs at least 2 pseudo identities per batch",
-                          fix="raise --batch-size or lower num_instances")
+        raise ConfigError(
+            "ICE needs at least 2 pseudo identities per batch",
+            fix="raise --batch-size or lower num_instances",
+        )
 
 
 class ICE(Method):
@@ -57,7 +62,9 @@ class ICE(Method):
 
     def build_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
+        optimizer = torch.optim.Adam(
+            params, lr=self.config.lr, weight_decay=self.config.weight_decay
+        )
         optimizer.param_groups[0]["base_lr"] = self.config.lr
         return optimizer
 
@@ -83,14 +90,23 @@ class ICE(Method):
         self.proxies["agnostic"] = cluster_proxies(feats, labels)[0].to(self.device)
         if self.config.memory == "aware":
             proxies, p_cluster, p_cam = cluster_proxies(feats, labels, cams)
-            self.proxies.update(aware=proxies.to(self.device), cluster=p_cluster.to(self.device),
-                                cam=p_cam.to(self.device))
+            self.proxies.update(
+                aware=proxies.to(self.device),
+                cluster=p_cluster.to(self.device),
+                cam=p_cam.to(self.device),
+            )
         return label_stats(self.labels)
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
         cfg = self.config
-        return identity_batches(self.labels, cfg.num_instances, cfg.batch_size, rng,
-                                cams=self.cams, num_batches=cfg.iters or None)
+        return identity_batches(
+            self.labels,
+            cfg.num_instances,
+            cfg.batch_size,
+            rng,
+            cams=self.cams,
+            num_batches=cfg.iters or None,
+        )
 
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
         cfg = self.config
@@ -101,28 +117,35 @@ class ICE(Method):
             momentum_feats = F.normalize(self.momentum(plain)[1], dim=1)
         labels = torch.as_tensor(self.labels, device=self.device)[indices]
         loss_proxy = agnostic_proxy_loss(feats, labels, self.proxies["agnostic"], cfg.tau_agnostic)
-        terms = {"agnostic": float(loss_proxy)}
+        terms = {"agnostic": loss_proxy.item()}
         if cfg.memory == "aware":
             cams = torch.as_tensor(self.cams, device=self.device)[indices]
             loss_cross = cross_camera_proxy_loss(
-                feats, labels, cams, self.proxies["aware"], self.proxies["cluster"],
-                self.proxies["cam"], cfg.tau_cross, cfg.num_neg)
+                feats,
+                labels,
+                cams,
+                self.proxies["aware"],
+                self.proxies["cluster"],
+                self.proxies["cam"],
+                cfg.tau_cross,
+                cfg.num_neg,
+            )
             loss_proxy = loss_proxy + cfg.cross_weight * loss_cross
-            terms["cross"] = float(loss_cross)
+            terms["cross"] = loss_cross.item()
         loss = loss_proxy
         if cfg.hard:
             loss_hard = hard_instance_loss(feats, momentum_feats, labels, cfg.tau_hard)
             loss = loss + cfg.lambda_hard * loss_hard
-            terms["hard"] = float(loss_hard)
+            terms["hard"] = loss_hard.item()
         if cfg.soft:
             loss_soft = soft_instance_loss(feats, momentum_feats, cfg.tau_soft, cfg.kl_direction)
             loss = loss + cfg.lambda_soft * loss_soft
-            terms["soft"] = float(loss_soft)
+            terms["soft"] = loss_soft.item()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         ema_update(self.momentum, self.model, cfg.ema)
-        terms["loss"] = float(loss)
+        terms["loss"] = loss.item()
         return terms
 
     def eval_model(self) -> Any:

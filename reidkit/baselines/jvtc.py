@@ -21,7 +21,6 @@ class JVTC(Method):
     """JVTC without temporal information."""
 
     name = "jvtc"
-    temporal = False
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -30,9 +29,13 @@ class JVTC(Method):
 
     def build_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
-        return torch.optim.SGD(param_groups(self.model, cfg.lr, cfg.new_layer_mult),
-                               lr=cfg.lr, momentum=cfg.sgd_momentum,
-                               weight_decay=cfg.weight_decay, nesterov=True)
+        return torch.optim.SGD(
+            param_groups(self.model, cfg.lr, cfg.new_layer_mult),
+            lr=cfg.lr,
+            momentum=cfg.sgd_momentum,
+            weight_decay=cfg.weight_decay,
+            nesterov=True,
+        )
 
     def transform(self) -> Callable:
         return MultiView(train_transform(tuple(self.config.size)), views=self.config.views)
@@ -51,25 +54,26 @@ class JVTC(Method):
             return False
         return self.labels is None or (epoch - cfg.global_start) % cfg.relabel_every == 0
 
-    def temporal_model(self, epoch: int, labels: np.ndarray | None) -> Any:
-        """JVTC has no temporal term (see JVTCPlus)."""
-        return None
+    def relabel(self, epoch: int) -> tuple[np.ndarray, bool]:
+        """Pseudo labels from the memory bank; returns (labels, temporal used)."""
+        return cluster(self.memory.cpu(), self.config), False
 
     def begin_epoch(self, epoch: int) -> dict[str, Any]:
         stats: dict[str, Any] = {}
         if self.memory is None:
-            self.memory = train_features(self.model, self.records, self.config, self.device).to(self.device)
+            self.memory = train_features(self.model, self.records, self.config, self.device).to(
+                self.device
+            )
         if self.relabel_due(epoch):
-            temporal = self.temporal_model(epoch, self.labels)
-            self.labels = cluster(self.memory.cpu(), self.config, temporal=temporal)
-            stats["temporal"] = temporal is not None
+            self.labels, stats["temporal"] = self.relabel(epoch)
         if self.labels is not None:
             stats.update(label_stats(self.labels))
         return stats
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
-        return random_batches(len(self.records), self.config.batch_size, rng,
-                              num_batches=self.config.iters or None)
+        return random_batches(
+            len(self.records), self.config.batch_size, rng, num_batches=self.config.iters or None
+        )
 
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
         cfg = self.config
@@ -78,19 +82,20 @@ class JVTC(Method):
         feats = F.normalize(self.model(images.flatten(0, 1))[1], dim=1).view(b, v, -1)
         loss_local = local_consistency_loss(feats, cfg.beta_local)
         mean = F.normalize(feats.mean(1), dim=1)
-        terms = {"local": float(loss_local)}
+        terms = {"local": loss_local.item()}
         loss = loss_local
         if epoch >= cfg.global_start and self.labels is not None:
             memory_labels = torch.as_tensor(self.labels, device=self.device)
-            loss_global = memory_multilabel_loss(mean, indices, self.memory, memory_labels,
-                                                 cfg.beta_global)
+            loss_global = memory_multilabel_loss(
+                mean, indices, self.memory, memory_labels, cfg.beta_global
+            )
             loss = loss + cfg.global_weight * loss_global
-            terms["global"] = float(loss_global)
+            terms["global"] = loss_global.item()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         memory_update(self.memory, indices, mean, self.memory_momentum(epoch))
-        terms["loss"] = float(loss)
+        terms["loss"] = loss.item()
         return terms
 
     def extra_state(self) -> dict[str, Any]:
@@ -109,15 +114,33 @@ class JVTC(Method):
 
 
 class JVTCPlus(JVTC):
-    """JVTC+: from `temporal_start` on, clustering uses the joint visual–temporal distance, with
-    the temporal model estimated from the current pseudo labels."""
+    """JVTC+: from `temporal_start` on, relabelling fits the temporal model on visual clusters and
+    clusters again on the Jaccard distance mixed with the joint visual–temporal distance."""
 
     name = "jvtc+"
-    temporal = True
 
-    def temporal_model(self, epoch: int, labels: np.ndarray | None) -> Any:
-        if epoch < self.config.temporal_start or labels is None:
-            return None
-        from reidkit.cluster.temporal import fit_temporal_model
+    def relabel(self, epoch: int) -> tuple[np.ndarray, bool]:
+        if epoch < self.config.temporal_start:
+            return super().relabel(epoch)
+        from reidkit.cluster.temporal import (
+            build_timeline,
+            market_offsets,
+            temporal_pseudo_labels,
+            timeline_kind,
+        )
 
-        return fit_temporal_model(self.records, labels)
+        cfg = self.config
+        kind = timeline_kind(cfg.dataset)
+        timeline = build_timeline(
+            self.records, kind, market_offsets(self.records) if kind == "sequence" else None
+        )
+        labels, _, _ = temporal_pseudo_labels(
+            self.memory.cpu().numpy(),
+            timeline,
+            eps=cfg.eps,
+            rho=None if cfg.eps else cfg.rho,
+            k1=cfg.k1,
+            k2=cfg.k2,
+            min_samples=cfg.min_samples,
+        )
+        return np.asarray(labels, dtype=np.int64), True

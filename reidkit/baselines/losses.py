@@ -12,8 +12,9 @@ from torch.nn import functional as F
 
 # --- memory bank ---------------------------------------------------------------------------
 @torch.no_grad()
-def memory_update(memory: torch.Tensor, indices: torch.Tensor, feats: torch.Tensor,
-                  momentum: float) -> None:
+def memory_update(
+    memory: torch.Tensor, indices: torch.Tensor, feats: torch.Tensor, momentum: float
+) -> None:
     """In place: M[i] ← normalize(momentum·M[i] + (1 − momentum)·f_i) (momentum = old weight)."""
     mixed = momentum * memory[indices] + (1.0 - momentum) * feats.detach().to(memory.dtype)
     memory[indices] = F.normalize(mixed, dim=1)
@@ -60,9 +61,14 @@ def memory_multilabel_loss(
 
 # --- MMCL ----------------------------------------------------------------------------------
 @torch.no_grad()
-def mplp_labels(memory: torch.Tensor, indices: torch.Tensor, t: float = 0.6,
-                min_candidates: int = 10, max_candidates: int = 64,
-                chunk: int = 16) -> torch.Tensor:
+def mplp_labels(
+    memory: torch.Tensor,
+    indices: torch.Tensor,
+    t: float = 0.6,
+    min_candidates: int = 10,
+    max_candidates: int = 64,
+    chunk: int = 16,
+) -> torch.Tensor:
     """MMCL's memory-based positive label prediction (bool [B, N]).
 
     Candidates: memory rows ranked by similarity to the anchor, the first
@@ -74,15 +80,14 @@ def mplp_labels(memory: torch.Tensor, indices: torch.Tensor, t: float = 0.6,
     n = memory.shape[0]
     rows = []
     for start in range(0, len(indices), chunk):
-        idx = indices[start:start + chunk]
+        idx = indices[start : start + chunk]
         sims = memory[idx] @ memory.t()
         above = (sims > t).sum(1)
         counts = above.clamp(min=min_candidates).clamp(max=min(max_candidates, n))
         k = int(counts.max().item())
         top_idx = sims.topk(k, dim=1).indices
         cand_sims = memory[top_idx.reshape(-1)] @ memory.t()  # [b*k, N]
-        to_anchor = cand_sims.view(len(idx), k, n).gather(
-            2, idx.view(-1, 1, 1).expand(-1, k, 1))
+        to_anchor = cand_sims.view(len(idx), k, n).gather(2, idx.view(-1, 1, 1).expand(-1, k, 1))
         rank = (cand_sims.view(len(idx), k, n) > to_anchor).sum(2)  # anchor's rank for candidate
         cols = torch.arange(k, device=memory.device).unsqueeze(0)
         inside = cols < counts.unsqueeze(1)
@@ -96,8 +101,9 @@ def mplp_labels(memory: torch.Tensor, indices: torch.Tensor, t: float = 0.6,
     return torch.cat(rows)
 
 
-def mmcl_loss(logits: torch.Tensor, positive: torch.Tensor, delta: float = 5.0,
-              r: float = 0.01) -> torch.Tensor:
+def mmcl_loss(
+    logits: torch.Tensor, positive: torch.Tensor, delta: float = 5.0, r: float = 0.01
+) -> torch.Tensor:
     """MMCL: δ·mean over positives of (1 − s)² + mean over the hardest r-fraction of negatives of
     (1 + s)² (s = cosine similarity to memory rows), averaged over the batch."""
     pos = positive.to(logits.dtype)
@@ -116,8 +122,9 @@ def mmcl_loss(logits: torch.Tensor, positive: torch.Tensor, delta: float = 5.0,
 
 
 # --- ICE -----------------------------------------------------------------------------------
-def cluster_proxies(feats: torch.Tensor, labels: torch.Tensor, cams: torch.Tensor | None = None
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def cluster_proxies(
+    feats: torch.Tensor, labels: torch.Tensor, cams: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Normalised mean feature per cluster (cams None) or per (cluster, camera) pair.
 
     Returns (proxies [P, D], proxy cluster ids [P], proxy camera ids [P] (−1 when agnostic));
@@ -142,8 +149,9 @@ def cluster_proxies(feats: torch.Tensor, labels: torch.Tensor, cams: torch.Tenso
     return F.normalize(sums, dim=1), proxy_cluster, proxy_cam
 
 
-def agnostic_proxy_loss(feats: torch.Tensor, labels: torch.Tensor, proxies: torch.Tensor,
-                        tau: float = 0.5) -> torch.Tensor:
+def agnostic_proxy_loss(
+    feats: torch.Tensor, labels: torch.Tensor, proxies: torch.Tensor, tau: float = 0.5
+) -> torch.Tensor:
     """ICE/SpCL camera-agnostic proxy loss: cross-entropy over all cluster proxies."""
     return F.cross_entropy(feats @ proxies.t() / tau, labels)
 
@@ -169,7 +177,9 @@ def cross_camera_proxy_loss(
     if k == 0:
         neg_lse = torch.full((len(feats),), float("-inf"), device=feats.device, dtype=sims.dtype)
     else:
-        neg_lse = torch.logsumexp(sims.masked_fill(same, float("-inf")).topk(k, dim=1).values, dim=1)
+        neg_lse = torch.logsumexp(
+            sims.masked_fill(same, float("-inf")).topk(k, dim=1).values, dim=1
+        )
     log_prob = sims - torch.logaddexp(sims, neg_lse.unsqueeze(1))
     count = positive.sum(1)
     valid = count > 0
@@ -179,8 +189,9 @@ def cross_camera_proxy_loss(
     return per_anchor.mean()
 
 
-def hard_instance_loss(feats: torch.Tensor, momentum_feats: torch.Tensor, labels: torch.Tensor,
-                       tau: float = 0.1) -> torch.Tensor:
+def hard_instance_loss(
+    feats: torch.Tensor, momentum_feats: torch.Tensor, labels: torch.Tensor, tau: float = 0.1
+) -> torch.Tensor:
     """ICE eq. 9: the anchor's hardest (least similar) same-label momentum feature in the batch
     against all different-label momentum features of the batch."""
     sims = feats @ momentum_feats.t() / tau
@@ -190,8 +201,9 @@ def hard_instance_loss(feats: torch.Tensor, momentum_feats: torch.Tensor, labels
     return (torch.logaddexp(hardest, negatives) - hardest).mean()
 
 
-def soft_instance_loss(feats: torch.Tensor, momentum_feats: torch.Tensor, tau: float = 0.4,
-                       direction: str = "paper") -> torch.Tensor:
+def soft_instance_loss(
+    feats: torch.Tensor, momentum_feats: torch.Tensor, tau: float = 0.4, direction: str = "paper"
+) -> torch.Tensor:
     """ICE eq. 12: P = softmax(f_A·m/τ) (online, augmented), Q = softmax(m_A·m/τ) (momentum, not
     augmented) over the batch; KL(P‖Q) as the paper writes it (`paper`) or KL(Q‖P) as its
     public code computes it (`ref`), averaged over anchors."""
@@ -205,7 +217,9 @@ def soft_instance_loss(feats: torch.Tensor, momentum_feats: torch.Tensor, tau: f
 
 
 # --- supervised source pre-training ---------------------------------------------------------
-def label_smoothing_ce(logits: torch.Tensor, targets: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
+def label_smoothing_ce(
+    logits: torch.Tensor, targets: torch.Tensor, eps: float = 0.1
+) -> torch.Tensor:
     """Cross-entropy with label smoothing: target (1 − ε) on the class, ε/C spread over all."""
     log_p = F.log_softmax(logits, dim=1)
     smooth = torch.full_like(log_p, eps / logits.shape[1])
@@ -213,7 +227,9 @@ def label_smoothing_ce(logits: torch.Tensor, targets: torch.Tensor, eps: float =
     return -(smooth * log_p).sum(1).mean()
 
 
-def batch_hard_triplet(feats: torch.Tensor, labels: torch.Tensor, margin: float = 0.3) -> torch.Tensor:
+def batch_hard_triplet(
+    feats: torch.Tensor, labels: torch.Tensor, margin: float = 0.3
+) -> torch.Tensor:
     """Batch-hard triplet loss on Euclidean distances: hardest positive vs hardest negative."""
     dist = torch.cdist(feats, feats)
     same = labels.unsqueeze(0) == labels.unsqueeze(1)

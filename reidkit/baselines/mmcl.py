@@ -29,9 +29,13 @@ class MMCL(Method):
 
     def build_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
-        return torch.optim.SGD(param_groups(self.model, cfg.lr, cfg.new_layer_mult),
-                               lr=cfg.lr, momentum=cfg.sgd_momentum,
-                               weight_decay=cfg.weight_decay, nesterov=True)
+        return torch.optim.SGD(
+            param_groups(self.model, cfg.lr, cfg.new_layer_mult),
+            lr=cfg.lr,
+            momentum=cfg.sgd_momentum,
+            weight_decay=cfg.weight_decay,
+            nesterov=True,
+        )
 
     def transform(self) -> Callable:
         return train_transform(tuple(self.config.size))
@@ -45,12 +49,15 @@ class MMCL(Method):
 
     def begin_epoch(self, epoch: int) -> dict[str, Any]:
         if self.memory is None:
-            self.memory = train_features(self.model, self.records, self.config, self.device).to(self.device)
+            self.memory = train_features(self.model, self.records, self.config, self.device).to(
+                self.device
+            )
         return {"multi_label": epoch >= self.config.single_label_epochs}
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
-        return random_batches(len(self.records), self.config.batch_size, rng,
-                              num_batches=self.config.iters or None)
+        return random_batches(
+            len(self.records), self.config.batch_size, rng, num_batches=self.config.iters or None
+        )
 
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
         cfg = self.config
@@ -58,8 +65,9 @@ class MMCL(Method):
         feats = F.normalize(self.model(images)[1], dim=1)
         logits = feats @ self.memory.t()
         if epoch >= cfg.single_label_epochs:
-            positive = mplp_labels(self.memory, indices, cfg.threshold, cfg.min_candidates,
-                                   cfg.max_candidates)
+            positive = mplp_labels(
+                self.memory, indices, cfg.threshold, cfg.min_candidates, cfg.max_candidates
+            )
         else:
             positive = torch.zeros_like(logits, dtype=torch.bool)
             positive[torch.arange(len(indices), device=self.device), indices] = True
@@ -68,7 +76,7 @@ class MMCL(Method):
         loss.backward()
         self.optimizer.step()
         memory_update(self.memory, indices, feats, self.memory_momentum(epoch))
-        return {"loss": float(loss), "positives": float(positive.sum(1).float().mean())}
+        return {"loss": loss.item(), "positives": positive.sum(1).float().mean().item()}
 
     def extra_state(self) -> dict[str, Any]:
         return {"memory": self.memory.cpu()} if self.memory is not None else {}

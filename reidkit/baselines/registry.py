@@ -20,6 +20,5 @@ BASELINES: dict[str, tuple[type[Method], type[WarmupConfig]]] = {
 def get_baseline(name: str) -> tuple[type[Method], type[WarmupConfig]]:
     """The method and config classes of a baseline, or a ConfigError listing the choices."""
     if name not in BASELINES:
-        raise ConfigError(f"unknown baseline '{name}'",
-                          fix=f"choose one of {', '.join(BASELINES)}")
+        raise ConfigError(f"unknown baseline '{name}'", fix=f"choose one of {', '.join(BASELINES)}")
     return BASELINES[name]

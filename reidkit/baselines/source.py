@@ -41,8 +41,13 @@ class SourcePretrain(Method):
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
         cfg = self.config
-        return identity_batches(self.targets, cfg.source_instances, cfg.source_batch_size, rng,
-                                num_batches=cfg.source_iters or None)
+        return identity_batches(
+            self.targets,
+            cfg.source_instances,
+            cfg.source_batch_size,
+            rng,
+            num_batches=cfg.source_iters or None,
+        )
 
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
         cfg = self.config
@@ -55,7 +60,7 @@ class SourcePretrain(Method):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return {"ce": float(loss_ce), "triplet": float(loss_tri), "loss": float(loss)}
+        return {"ce": loss_ce.item(), "triplet": loss_tri.item(), "loss": loss.item()}
 
     def models_state(self) -> dict[str, dict[str, torch.Tensor]]:
         return {"E_id": self.model.state_dict(), "source_classifier": self.classifier.state_dict()}

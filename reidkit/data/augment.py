@@ -42,11 +42,13 @@ def train_transform(
 
 def plain_transform(size: tuple[int, int]) -> Callable[[Image.Image], torch.Tensor]:
     """No augmentation: resize, to-tensor, ImageNet normalisation (ICE's momentum view)."""
-    return T.Compose([
-        T.Resize(size, interpolation=T.InterpolationMode.BICUBIC),
-        T.ToTensor(),
-        T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
+    return T.Compose(
+        [
+            T.Resize(size, interpolation=T.InterpolationMode.BICUBIC),
+            T.ToTensor(),
+            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
 
 
 def strong_transform(size: tuple[int, int]) -> Callable[[Image.Image], torch.Tensor]:

@@ -21,12 +21,14 @@ def random_batches(
     batches: list[np.ndarray] = []
     while True:
         order = rng.permutation(n)
-        batches += [order[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
+        batches += [order[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
         if num_batches is None or len(batches) >= num_batches:
             return batches[:num_batches] if num_batches is not None else batches
 
 
-def _camera_interleave(indices: np.ndarray, cams: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _camera_interleave(
+    indices: np.ndarray, cams: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Shuffle an identity's indices so consecutive ones cycle through its cameras."""
     indices = rng.permutation(indices)
     groups = [indices[cams[indices] == c] for c in rng.permutation(np.unique(cams[indices]))]
@@ -44,8 +46,10 @@ def _identity_chunks(
         if cams is not None:
             members = _camera_interleave(members, cams, rng)
         return [members]
-    ordered = _camera_interleave(members, cams, rng) if cams is not None else rng.permutation(members)
-    return [ordered[i:i + k] for i in range(0, len(ordered) - k + 1, k)]
+    ordered = (
+        _camera_interleave(members, cams, rng) if cams is not None else rng.permutation(members)
+    )
+    return [ordered[i : i + k] for i in range(0, len(ordered) - k + 1, k)]
 
 
 def identity_batches(
@@ -66,10 +70,14 @@ def identity_batches(
     k = num_instances
     p = batch_size // k
     if k < 1 or p < 1:
-        raise ValueError(f"batch size {batch_size} cannot hold {num_instances} instances per identity")
+        raise ValueError(
+            f"batch size {batch_size} cannot hold {num_instances} instances per identity"
+        )
     ids = np.unique(labels[labels >= 0])
     if len(ids) < p:
-        raise ValueError(f"{len(ids)} identities (clusters) are fewer than the {p} a P×K batch needs")
+        raise ValueError(
+            f"{len(ids)} identities (clusters) are fewer than the {p} a P×K batch needs"
+        )
     members = {int(i): np.flatnonzero(labels == i) for i in ids}
     batches: list[np.ndarray] = []
     while num_batches is None or len(batches) < num_batches:

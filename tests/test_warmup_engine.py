@@ -1,0 +1,214 @@
+"""`reidkit warmup` end to end on a tiny Market-layout dataset: every baseline trains, writes a
+loadable checkpoint, refuses accidental overwrites and resumes exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from commands.app import app
+from reidkit.baselines.engine import run_warmup, warmup_config
+from reidkit.models.loading import load_identity_encoder
+from reidkit.runs import load_stage, read_manifest
+
+runner = CliRunner()
+SMALL = {
+    "arch": "resnet18",
+    "pretrained": "none",
+    "size": (64, 32),
+    "workers": 0,
+    "device": "cpu",
+    "k1": 6,
+    "k2": 2,
+    "eval_batch_size": 32,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_market(tmp_path_factory) -> Path:
+    """8 identities × 3 cameras with an identity-specific two-colour look (Market names)."""
+    root = tmp_path_factory.mktemp("tiny_market")
+    rng = np.random.default_rng(0)
+    looks = rng.integers(0, 255, (8, 2, 3))
+    plan = {
+        "bounding_box_train": [(c, n) for c in (1, 2, 3) for n in range(2)],
+        "query": [(1, 9)],
+        "bounding_box_test": [(2, 8), (3, 8)],
+    }
+    for folder, shots in plan.items():
+        (root / folder).mkdir()
+        for pid in range(8):
+            for cam, n in shots:
+                image = np.empty((64, 32, 3))
+                image[:32], image[32:] = looks[pid, 0], looks[pid, 1]
+                image = np.clip(image + rng.normal(0, 20, image.shape), 0, 255).astype(np.uint8)
+                name = f"{pid + 1:04d}_c{cam}s1_{100 * n + 50 * cam:06d}_01.jpg"
+                Image.fromarray(image).save(root / folder / name)
+    return root
+
+
+def _config(root: Path, out: Path, baseline: str, **extra):
+    per_baseline = {
+        "jvtc": {"batch_size": 4, "iters": 1, "global_start": 0, "min_samples": 2},
+        "jvtc+": {
+            "batch_size": 4,
+            "iters": 1,
+            "global_start": 0,
+            "min_samples": 2,
+            "temporal_start": 0,
+        },
+        "ice": {"batch_size": 8, "iters": 1, "eps": 0.6, "min_samples": 2},
+        "mmcl": {"batch_size": 8, "iters": 1, "single_label_epochs": 0},
+    }[baseline]
+    return warmup_config(
+        None,
+        dataset="market",
+        data_root=root,
+        out=out,
+        baseline=baseline,
+        **SMALL,
+        **per_baseline,
+        **extra,
+    )
+
+
+@pytest.mark.parametrize("baseline", ["jvtc", "jvtc+", "ice", "mmcl"])
+def test_baseline_end_to_end(tiny_market, tmp_path, baseline):
+    out = tmp_path / baseline
+    result = run_warmup(_config(tiny_market, out, baseline, epochs=1, eval_every=1))
+    state = load_stage(out / "warmup.pt", expect="warmup")
+    assert state["epoch"] == 1 and state["extra"]["baseline"] == baseline
+    assert state["extra"]["eval_temporal"] is (baseline == "jvtc+")
+    assert state["config"]["arch"] == "resnet18" and state["config"]["size"] == [64, 32]
+    assert np.isfinite(result["metrics"]["loss"])
+    assert 0.0 <= result["metrics"]["test"]["mAP"] <= 1.0
+    assert read_manifest(out)["stages"]["warmup"]["epoch"] == 1
+    model, info = load_identity_encoder(out / "warmup.pt")
+    assert info["arch"] == "resnet18"
+    expected = state["models"]["E_id"]["feat.weight"]
+    assert torch.equal(model.state_dict()["feat.weight"], expected)
+    if baseline == "ice":  # the exported encoder is the momentum one, not the online one
+        assert not torch.equal(expected, state["models"]["E_id_online"]["feat.weight"])
+    if baseline == "jvtc+":
+        assert result["history"][0]["temporal"] is True
+
+
+def test_uda_source_then_target(tiny_market, tmp_path):
+    out = tmp_path / "uda"
+    cfg = _config(
+        tiny_market,
+        out,
+        "jvtc",
+        epochs=1,
+        source="market",
+        source_root=tiny_market,
+        source_epochs=1,
+        source_batch_size=8,
+        source_iters=1,
+    )
+    result = run_warmup(cfg)
+    phases = [h["phase"] for h in result["history"]]
+    assert phases == ["source", "jvtc"]
+    assert {"ce", "triplet"} <= set(result["history"][0])
+
+
+def test_resume_gives_the_uninterrupted_state(tiny_market, tmp_path):
+    full = run_warmup(_config(tiny_market, tmp_path / "full", "jvtc", epochs=2))
+    run_warmup(_config(tiny_market, tmp_path / "part", "jvtc", epochs=1))
+    resumed = run_warmup(
+        warmup_config(None, out=tmp_path / "part", resume=True, epochs=2, baseline="jvtc")
+    )
+    a = load_stage(tmp_path / "full" / "warmup.pt")
+    b = load_stage(tmp_path / "part" / "warmup.pt")
+    for key, value in a["models"]["E_id"].items():
+        assert torch.equal(value, b["models"]["E_id"][key]), key
+    assert torch.equal(a["extra"]["state"]["memory"], b["extra"]["state"]["memory"])
+    assert full["metrics"]["loss"] == resumed["metrics"]["loss"]
+
+
+@pytest.mark.slow
+def test_ice_resume_restores_momentum_encoder(tiny_market, tmp_path):
+    run_warmup(_config(tiny_market, tmp_path / "full", "ice", epochs=2))
+    run_warmup(_config(tiny_market, tmp_path / "part", "ice", epochs=1))
+    run_warmup(warmup_config(None, out=tmp_path / "part", resume=True, epochs=2, baseline="ice"))
+    a = load_stage(tmp_path / "full" / "warmup.pt")["models"]
+    b = load_stage(tmp_path / "part" / "warmup.pt")["models"]
+    for name in ("E_id", "E_id_online"):
+        for key, value in a[name].items():
+            assert torch.equal(value, b[name][key]), (name, key)
+
+
+def _cli_args(root: Path, out: Path, *more: str) -> list[str]:
+    return [
+        "warmup",
+        "--dataset",
+        "market",
+        "--data-root",
+        str(root),
+        "--out",
+        str(out),
+        "--arch",
+        "resnet18",
+        "--pretrained",
+        "none",
+        "--size",
+        "64x32",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        *more,
+    ]
+
+
+def test_cli_runs_refuses_overwrite_and_prints_json(tiny_market, tmp_path):
+    toml = tmp_path / "small.toml"
+    toml.write_text("k1 = 6\nk2 = 2\nmin_samples = 2\nglobal_start = 0\n")
+    out = tmp_path / "cli"
+    args = _cli_args(
+        tiny_market,
+        out,
+        "--baseline",
+        "jvtc",
+        "--epochs",
+        "1",
+        "--iters",
+        "1",
+        "--batch-size",
+        "8",
+        "--config",
+        str(toml),
+        "--json",
+    )
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["epochs"] == 1 and payload["checkpoint"].endswith("warmup.pt")
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2
+    assert "--resume" in again.output and "--overwrite" in again.output
+
+
+def test_cli_bad_inputs(tiny_market, tmp_path):
+    collapse = runner.invoke(
+        app,
+        _cli_args(
+            tiny_market, tmp_path / "a", "--baseline", "ice", "--memory", "agnostic", "--no-hard"
+        ),
+    )
+    assert collapse.exit_code == 2 and "collapses" in collapse.output
+    unknown = runner.invoke(app, _cli_args(tiny_market, tmp_path / "b", "--baseline", "spcl"))
+    assert unknown.exit_code == 2 and "unknown baseline" in unknown.output
+    foreign = runner.invoke(
+        app, _cli_args(tiny_market, tmp_path / "c", "--baseline", "jvtc", "--memory", "aware")
+    )
+    assert foreign.exit_code == 2 and "do not apply" in foreign.output
+    missing = runner.invoke(app, _cli_args(tmp_path / "nowhere", tmp_path / "d"))
+    assert missing.exit_code == 2
+    assert not (tmp_path / "d" / "warmup.pt").exists()
