@@ -63,6 +63,14 @@ def run(
             "--camera-regex", help="folder datasets: regex with one group giving the camera id."
         ),
     ] = None,
+    temporal: Annotated[
+        bool,
+        typer.Option(
+            "--temporal",
+            help="JVTC+ protocol: rank by the joint visual-temporal distance, its temporal model "
+            "fitted on the training split's pseudo labels (market, duke, msmt).",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Evaluate a checkpoint on a dataset's query/gallery: mAP, Rank-1/5/10, mINP (+ re-ranked).
@@ -83,12 +91,13 @@ def run(
         rerank=rerank,
         device=device,
         camera_regex=camera_regex,
+        temporal=temporal,
     )
     result = run_eval(config)
     if json_out:
         print_json(result)
         return
-    rows = [_row("plain", result)]
+    rows = [_row("joint (JVTC+)" if temporal else "plain", result)]
     if "rerank" in result:
         rows.append(_row("re-ranked", result["rerank"]))
     h, w = result["config"]["size"]

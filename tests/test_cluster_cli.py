@@ -113,3 +113,15 @@ def test_bad_paths_exit_2(market_tree, checkpoint, tmp_path):
                                    str(out), "--device", "cpu", "--size", "64x32"])
     assert temporal.exit_code == 2 and "temporal" in temporal.output
     assert not out.exists()
+
+
+def test_eval_temporal_protocol(market_tree, checkpoint):
+    args = ["eval", "--dataset", "market", "--data-root", str(market_tree), "--checkpoint",
+            str(checkpoint), "--size", "64x32", "--device", "cpu", "--temporal", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["temporal"]["fitted_on"] == "train pseudo labels"
+    assert 0 <= data["mAP"] <= 1 and data["config"]["temporal"] is True
+    table = runner.invoke(app, args[:-1])
+    assert table.exit_code == 0 and "joint (JVTC+)" in table.stdout

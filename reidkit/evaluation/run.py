@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reidkit import log
+from reidkit.cluster.temporal_eval import fit_temporal_distance
 from reidkit.config import config_to_dict
 from reidkit.data.datasets import load_dataset
 from reidkit.device import resolve_device
@@ -30,6 +31,7 @@ class EvalConfig:
     rerank: bool = False
     device: str = "auto"
     camera_regex: str | None = None
+    temporal: bool = False
 
 
 def checkpoint_size(info: dict[str, Any]) -> tuple[int, int] | None:
@@ -54,9 +56,14 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
         f"({info['arch']}, {info['embed_dim']}-d) from {config.checkpoint}"
     )
     size = config.size or checkpoint_size(info) or DEFAULT_SIZE
+    distance, temporal = None, None
+    if config.temporal:
+        distance, temporal = fit_temporal_distance(
+            model, dataset, size=size, device=device, batch_size=config.batch_size
+        )
     results = evaluate_model(
         model, dataset, size=size, device=device, batch_size=config.batch_size,
-        flip=config.flip, rerank=config.rerank,
+        flip=config.flip, rerank=config.rerank, distance=distance,
     )
     return {
         "dataset": dataset.name,
@@ -67,6 +74,7 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
         "arch": info["arch"],
         "device": str(device),
         **results,
+        "temporal": temporal,
         "fingerprint": dataset.fingerprint(),
         "config": {**config_to_dict(config), "size": list(size)},
     }
