@@ -43,6 +43,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("gen-warmup", "gen_warmup"),
     ("train-joint", "train_joint"),
     ("eval", "eval"),
+    ("import", "import_ckpt"),
 ]
 
 

@@ -177,3 +177,49 @@ def load_gcl_checkpoints(
 def id_chunk_of(g_state: dict[str, torch.Tensor]) -> int:
     """Identity-chunk length G was built for (MLP input width)."""
     return int(g_state["mlp_scale.0.fc1.weight"].shape[1])
+
+
+IMPORT_STAGES = ("warmup", "gen-warmup", "train-joint", "import")
+
+
+def run_import(
+    *,
+    out: str | Path,
+    gen: str | Path | None = None,
+    dis: str | Path | None = None,
+    id_path: str | Path | None = None,
+    stage: str = "train-joint",
+    dataset: str | None = None,
+    data_root: str | Path | None = None,
+    mesh_root: str | Path | None = None,
+    size: tuple[int, int] = (256, 128),
+) -> dict[str, Any]:
+    """Write the authors' checkpoints as one reidkit stage checkpoint that eval, generate and
+    train-joint accept; returns the path, the models and their tensor counts."""
+    from reidkit.errors import ConfigError
+    from reidkit.runs import save_stage
+
+    if stage not in IMPORT_STAGES:
+        raise ConfigError(f"unknown stage '{stage}'",
+                          fix=f"choose one of {', '.join(IMPORT_STAGES)}")
+    if id_path is None:
+        raise ConfigError("no E_id checkpoint given",
+                          fix="pass --id id_XXXXXXXX.pt or model_best.pth")
+    if gen is None and stage != "warmup":
+        raise ConfigError(f"stage {stage} needs the generator", fix="pass --gen gen_XXXXXXXX.pt")
+    models = load_gcl_checkpoints(gen, dis, id_path)
+    arch = "resnet50" if "layer4.0.conv3.weight" in models["E_id"] else "resnet18"
+    if "G" in models and id_chunk_of(models["G"]) * 4 != (2048 if arch == "resnet50" else 512) * 4:
+        raise CheckpointError("the generator's identity input does not fit this E_id",
+                              path=gen, fix="pass gen and id files of the same training run")
+    config = {
+        "dataset": dataset, "data_root": str(data_root) if data_root else None,
+        "mesh_root": str(mesh_root) if mesh_root else None, "arch": arch, "size": list(size),
+        "feat_variant": "reference", "gan_type": "lsgan", "format": "gcl",
+        "sources": {"gen": str(gen) if gen else None, "dis": str(dis) if dis else None,
+                    "id": str(id_path)},
+    }
+    save_stage(out, stage=stage, models=models, config=config, epoch=0,
+               extra={"imported": "gcl"})
+    return {"checkpoint": str(out), "stage": stage, "arch": arch,
+            "tensors": {name: len(sd) for name, sd in models.items()}}

@@ -1,0 +1,42 @@
+"""`reidkit import`: turn the authors' GCL checkpoints into a reidkit stage checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from commands._cli import JsonOpt, parse_size, print_json, print_table, user_errors
+from reidkit.errors import ConfigError
+
+FORMATS = ("gcl",)
+
+
+@user_errors
+def run(
+    out: Annotated[Path, typer.Option("--out", help="Stage checkpoint to write, e.g. runs/x/train-joint.pt.")],
+    fmt: Annotated[str, typer.Option("--format", help="Source format: gcl (the authors' gen_/dis_/id_*.pt, model_best.pth).")] = "gcl",
+    gen: Annotated[Path | None, typer.Option("--gen", help="gen_XXXXXXXX.pt ({'gen': state_dict}: E_str, G, AdaIN MLPs).")] = None,
+    dis: Annotated[Path | None, typer.Option("--dis", help="dis_XXXXXXXX.pt ({'dis': state_dict}), optional (needed to train on).")] = None,
+    id_path: Annotated[Path | None, typer.Option("--id", help="id_XXXXXXXX.pt ({'id': state_dict}) or model_best.pth (E_id).")] = None,
+    stage: Annotated[str, typer.Option("--stage", help="Stage name to record: train-joint, gen-warmup, warmup or import.")] = "train-joint",
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset layout to record for later commands (market, duke, msmt, folder).")] = None,
+    data_root: Annotated[Path | None, typer.Option("--data-root", help="Dataset folder to record for later commands.")] = None,
+    mesh_root: Annotated[Path | None, typer.Option("--mesh-root", help="Mesh renders folder to record for later commands.")] = None,
+    size: Annotated[str, typer.Option("--size", help="Input size HEIGHTxWIDTH the weights were trained at.")] = "256x128",
+    json_out: JsonOpt = False,
+) -> None:
+    """Import the authors' GCL checkpoints as a reidkit stage checkpoint."""
+    from reidkit.models.import_gcl import run_import
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown --format '{fmt}'", fix=f"choose one of {', '.join(FORMATS)}")
+    result = run_import(out=out, gen=gen, dis=dis, id_path=id_path, stage=stage, dataset=dataset,
+                        data_root=data_root, mesh_root=mesh_root, size=parse_size(size))
+    if json_out:
+        print_json(result)
+        return
+    rows = [[name, count] for name, count in result["tensors"].items()]
+    print_table(f"imported → {result['checkpoint']} (stage {result['stage']}, {result['arch']})",
+                ["model", "tensors"], rows)
