@@ -17,3 +17,43 @@ def _quiet_and_seeded():
     log.set_quiet(True)
     yield
     log.set_quiet(False)
+
+
+# --- shared data fixtures (issue 3): a tiny synthetic dataset and its mesh renders -------------
+SYNTH_TINY = {"ids": 8, "cameras": 2, "images_per_id": 4, "size": (64, 32), "seed": 0}
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory):
+    """A tiny `reidkit synth` dataset in the Market-1501 layout (8 ids: 4 train with 16 images,
+    4 test with 8 query + 8 gallery; 2 cameras; 64x32 images) plus its body_params.npz.
+    Read it with `load_dataset("market", synth_root)`. Built once per session; do not modify."""
+    from reidkit.data.synth import SynthConfig, run_synth
+
+    log.set_quiet(True)
+    out = tmp_path_factory.mktemp("shared") / "synth"
+    run_synth(SynthConfig(out=out, **SYNTH_TINY))
+    return out
+
+
+@pytest.fixture(scope="session")
+def mesh_root(tmp_path_factory, synth_root):
+    """The 8 grey renders (render/, render_45/ … render_315/, 64x32) of every `synth_root`
+    image under train/ and test/ (query + gallery), rendered from its ground-truth parameters
+    with the procedural body. Built once per session; do not modify."""
+    from reidkit.body.mesh_stage import MeshConfig, run_mesh
+
+    log.set_quiet(True)
+    out = tmp_path_factory.mktemp("shared") / "mesh"
+    run_mesh(
+        MeshConfig(
+            dataset="market",
+            data_root=synth_root,
+            out=out,
+            smpl_model="procedural",
+            smpl_params=(synth_root / "body_params.npz",),
+            size=SYNTH_TINY["size"],
+            device="cpu",
+        )
+    )
+    return out
