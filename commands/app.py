@@ -38,6 +38,8 @@ def _root(
 # line is the command's one-line help. The order here is the order in `reidkit --help`.
 COMMANDS: list[tuple[str, str]] = [
     ("data", "data"),
+    ("synth", "synth"),
+    ("mesh", "mesh"),
     ("warmup", "warmup"),
     ("cluster", "cluster"),
     ("gen-warmup", "gen_warmup"),
