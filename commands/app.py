@@ -45,6 +45,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("gen-warmup", "gen_warmup"),
     ("train-joint", "train_joint"),
     ("eval", "eval"),
+    ("generate", "generate"),
     ("import", "import_ckpt"),
 ]
 
