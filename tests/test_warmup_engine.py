@@ -93,6 +93,23 @@ def test_baseline_end_to_end(tiny_market, tmp_path, baseline):
     assert info["arch"] == "resnet18"
     expected = state["models"]["E_id"]["feat.weight"]
     assert torch.equal(model.state_dict()["feat.weight"], expected)
+    evaluated = runner.invoke(
+        app,
+        [
+            "eval",
+            "--dataset",
+            "market",
+            "--data-root",
+            str(tiny_market),
+            "--checkpoint",
+            str(out / "warmup.pt"),
+            "--device",
+            "cpu",
+            "--json",
+        ],
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["mAP"] == pytest.approx(result["metrics"]["test"]["mAP"])
     if baseline == "ice":  # the exported encoder is the momentum one, not the online one
         assert not torch.equal(expected, state["models"]["E_id_online"]["feat.weight"])
     if baseline == "jvtc+":
