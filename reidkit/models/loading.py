@@ -12,7 +12,8 @@ from reidkit.errors import CheckpointError
 from reidkit.models.identity import IdentityEncoder
 from reidkit.runs import is_stage_checkpoint, load_checkpoint_file
 
-_ICE_BASE = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
+_STEM = "conv1.weight"
+_LAST = "layer4.0.conv1.weight"
 
 
 def _strip_prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -21,15 +22,39 @@ def _strip_prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:
     return state
 
 
+def _encoder_prefix(state: dict[str, Any]) -> str:
+    """The key prefix under which a ResNet encoder sits (`id_a.`, `module.model.`...), or ''."""
+    if _STEM in state:
+        return ""
+    found = sorted(
+        k[: -len(_STEM)] for k in state if k.endswith(_STEM) and k[: -len(_STEM)] + _LAST in state
+    )
+    return found[0] if len(found) == 1 else ""
+
+
 def _from_ice(state: dict[str, Any]) -> dict[str, Any]:
-    """ICE keys (`module.base.N.*`, `module.bottleneck.*`) → E_id names with a BN neck."""
+    """ICE/SpCL keys (`base.N.*` of an nn.Sequential stem, `bottleneck.*`) → E_id names with a BN
+    neck. The Sequential's indices are read from the keys (with or without a ReLU entry): the stem
+    conv is the 4-D weight, its BN the entry with running stats, then the 4 residual stages."""
+    by_index: dict[str, dict[str, Any]] = {}
     out = {}
-    for key, value in _strip_prefix(state, "module.").items():
+    for key, value in state.items():
         parts = key.split(".")
-        if parts[0] == "base" and parts[1] in _ICE_BASE:
-            out[".".join([_ICE_BASE[parts[1]], *parts[2:]])] = value
+        if parts[0] == "base" and len(parts) > 2 and parts[1].isdigit():
+            by_index.setdefault(parts[1], {})[".".join(parts[2:])] = value
+        elif parts[0] == "base":
+            out[".".join(parts[1:])] = value
         elif parts[0] in ("bottleneck", "feat_bn"):
             out[".".join(["feat_bn", *parts[1:]])] = value
+    stages = sorted((i for i, sub in by_index.items() if any(k[0].isdigit() for k in sub)), key=int)
+    names = dict(zip(stages, ("layer1", "layer2", "layer3", "layer4"), strict=False))
+    for index, sub in by_index.items():
+        if index not in names and "running_mean" in sub:
+            names[index] = "bn1"
+        elif index not in names and getattr(sub.get("weight"), "ndim", 0) == 4:
+            names[index] = "conv1"
+        if index in names:
+            out.update({f"{names[index]}.{k}": v for k, v in sub.items()})
     return out
 
 
@@ -52,6 +77,10 @@ def identity_state_dict(obj: Any, path: str | Path) -> tuple[dict[str, torch.Ten
     state = _strip_prefix(state, "module.")
     if any(k.startswith("base.") for k in state):
         return _from_ice(state), "ice"
+    prefix = _encoder_prefix(state)
+    if prefix:
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        fmt = f"{fmt} (under '{prefix}')"
     return state, fmt
 
 

@@ -1,0 +1,162 @@
+"""`reidkit eval` end to end on a tiny Market tree with a random resnet18 E_id saved in every
+accepted checkpoint format, plus feature extraction and the checkpoint loader's remapping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from reid_trees import make_market
+from typer.testing import CliRunner
+
+from commands.app import app
+from reidkit import log
+from reidkit.data.datasets import load_dataset
+from reidkit.evaluation.engine import evaluate_model
+from reidkit.evaluation.features import extract_features
+from reidkit.models.identity import IdentityEncoder
+from reidkit.models.loading import load_identity_encoder
+from reidkit.runs import save_stage
+
+runner = CliRunner()
+SIZE = (64, 32)
+ICE_STEM = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
+
+
+def ice_state(model: IdentityEncoder, stem: dict[str, str]) -> dict[str, torch.Tensor]:
+    """An ICE/SpCL-style state dict: `module.base.N.*`, `module.bottleneck.*`, a classifier."""
+    out = {}
+    for key, value in model.state_dict().items():
+        head, rest = key.split(".", 1)
+        name = f"base.{stem[head]}.{rest}" if head in stem else f"bottleneck.{rest}"
+        out[f"module.{name}"] = value
+    out["module.classifier.weight"] = torch.zeros(5, model.embed_dim)
+    return out
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """The dataset, two random models (512 head and ICE's BN neck) and their checkpoints."""
+    torch.manual_seed(1)
+    root = tmp_path_factory.mktemp("eval")
+    make_market(root / "market")
+    model, ice = IdentityEncoder("resnet18").eval(), IdentityEncoder("resnet18", None).eval()
+    state = model.state_dict()
+    save_stage(root / "run" / "warmup.pt", stage="warmup", models={"E_id": state},
+               config={"arch": "resnet18", "size": list(SIZE)}, epoch=1)
+    plain = {f"module.{k}": v for k, v in state.items()}
+    plain["module.classifier.weight"] = torch.zeros(3, 512)
+    torch.save(plain, root / "jvtc.pth")
+    torch.save({"id": state}, root / "id_00001000.pt")
+    torch.save({"state_dict": ice_state(ice, ICE_STEM), "epoch": 3, "best_mAP": 0.5},
+               root / "ice.pth.tar")
+    torch.save({"gen": {"dec.weight": torch.zeros(2)}}, root / "gen_00001000.pt")
+    dataset = load_dataset("market", root / "market")
+    expect = {
+        name: evaluate_model(m, dataset, size=SIZE, device="cpu")
+        for name, m in (("ours", model), ("ice", ice))
+    }
+    return root, model, ice, expect
+
+
+def eval_cli(root, checkpoint, *extra):
+    args = ["eval", "--dataset", "market", "--data-root", str(root / "market"),
+            "--checkpoint", str(checkpoint), "--device", "cpu", *extra]
+    return runner.invoke(app, args)
+
+
+@pytest.mark.parametrize(
+    "file, size, fmt, model",
+    [
+        ("run/warmup.pt", [], "reidkit:warmup", "ours"),  # size from the checkpoint's config
+        ("jvtc.pth", ["--size", "64x32"], "state_dict", "ours"),
+        ("id_00001000.pt", ["--size", "64x32"], "gcl-id", "ours"),
+        ("ice.pth.tar", ["--size", "64x32"], "ice", "ice"),
+    ],
+)
+def test_eval_every_checkpoint_format(world, file, size, fmt, model):
+    root, _, _, expect = world
+    result = eval_cli(root, root / file, *size, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["checkpoint_format"] == fmt
+    assert report["config"]["size"] == list(SIZE)
+    assert report["tensors_loaded"] > 100
+    for key in ("mAP", "rank1", "mINP", "valid_queries"):
+        assert report[key] == pytest.approx(expect[model][key], abs=1e-6)
+    assert report["num_query"] == 2 and report["num_gallery"] == 6
+
+
+def test_eval_table_with_rerank_and_flip(world):
+    root = world[0]
+    log.set_quiet(False)  # the loaded format and tensor count go to the log (stderr)
+    result = eval_cli(root, root / "jvtc.pth", "--size", "64x32", "--rerank", "--flip")
+    assert result.exit_code == 0, result.output
+    assert "re-ranked" in result.stdout and "mINP" in result.stdout
+    assert "loaded state_dict checkpoint: 127 tensors, 1 ignored" in result.output
+
+
+def test_eval_help_mentions_cross_dataset():
+    result = runner.invoke(app, ["eval", "--help"])
+    assert result.exit_code == 0
+    assert "cross-dataset" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("file, message", [
+    ("gen_00001000.pt", "no ResNet identity-encoder weights"),
+    ("missing.pt", "checkpoint file not found"),
+    ("corrupt.pt", "cannot read checkpoint"),
+])
+def test_eval_refuses_checkpoints_that_load_nothing(world, file, message):
+    root = world[0]
+    (root / "corrupt.pt").write_bytes(b"not a torch file")
+    result = eval_cli(root, root / file, "--size", "64x32")
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "".join(str(root / file).split()) in "".join(result.output.split())
+
+
+def test_eval_bad_dataset_root_exits_2(world, tmp_path):
+    result = runner.invoke(app, ["eval", "--dataset", "duke", "--data-root", str(tmp_path),
+                                 "--checkpoint", str(world[0] / "jvtc.pth")])
+    assert result.exit_code == 2 and "not a duke folder" in result.output
+
+
+@pytest.mark.parametrize("stem", [ICE_STEM, {"conv1": "0", "bn1": "1", "layer1": "3",
+                                             "layer2": "4", "layer3": "5", "layer4": "6"}])
+def test_ice_remap_with_and_without_relu_entry(world, tmp_path, stem):
+    ice = world[2]
+    torch.save({"state_dict": ice_state(ice, stem)}, tmp_path / "ice.pth")
+    loaded, info = load_identity_encoder(tmp_path / "ice.pth")
+    assert info["format"] == "ice" and info["loaded"] == len(ice.state_dict())
+    for key, value in ice.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_encoder_under_a_prefix_loads(world, tmp_path):
+    model = world[1]
+    wrapped = {f"id_a.{k}": v for k, v in model.state_dict().items()}
+    wrapped["gen_a.dec.weight"] = torch.zeros(3)
+    torch.save({"state_dict": wrapped}, tmp_path / "model_best.pth")
+    loaded, info = load_identity_encoder(tmp_path / "model_best.pth")
+    assert "id_a." in info["format"]
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+
+
+def test_features_flip_average_and_batching(world):
+    root, model = world[0], world[1]
+    records = load_dataset("market", root / "market").gallery
+    feats = extract_features(model, records, size=SIZE, batch_size=4, device="cpu", flip=True)
+    assert feats.shape == (6, 512)
+    torch.testing.assert_close(feats.norm(dim=1), torch.ones(6))
+    from reidkit.data.image_dataset import ImageDataset
+    from reidkit.data.transforms import test_transform as eval_transform
+
+    images = torch.stack([ImageDataset(records, eval_transform(SIZE))[i][0] for i in range(6)])
+    with torch.no_grad():
+        manual = model(images)[1] + model(images.flip(3))[1]
+    torch.testing.assert_close(feats, torch.nn.functional.normalize(manual, dim=1),
+                               atol=1e-5, rtol=1e-5)
+    single = extract_features(model, records, size=SIZE, batch_size=64, device="cpu", flip=True)
+    torch.testing.assert_close(single, feats, atol=1e-5, rtol=1e-5)
