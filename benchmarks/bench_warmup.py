@@ -24,10 +24,16 @@ from reidkit.models.identity import IdentityEncoder
 # Short-run settings (the paper's schedules are far longer): relabel every epoch, global /
 # multi-label terms from epoch 1, no ICE lr warm-up.
 SHORT = {
-    "jvtc": {"batch_size": 32, "global_start": 1, "relabel_every": 1},
-    "jvtc+": {"batch_size": 32, "global_start": 1, "relabel_every": 1, "temporal_start": 1},
-    "ice": {"batch_size": 32, "iters": 25, "warmup_epochs": 0},
-    "mmcl": {"batch_size": 32, "single_label_epochs": 1},
+    "jvtc": {"batch_size": 16, "iters": 10, "global_start": 1, "relabel_every": 1},
+    "jvtc+": {
+        "batch_size": 16,
+        "iters": 10,
+        "global_start": 1,
+        "relabel_every": 1,
+        "temporal_start": 1,
+    },
+    "ice": {"batch_size": 16, "iters": 10, "warmup_epochs": 0},
+    "mmcl": {"batch_size": 16, "iters": 10, "single_label_epochs": 0},
 }
 
 
@@ -36,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, required=True)
     parser.add_argument("--baselines", default="jvtc,ice,mmcl,jvtc+")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--size", default="64x32")
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-warmup"))
     parser.add_argument("--threads", type=int, default=2)

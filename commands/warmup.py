@@ -155,7 +155,7 @@ def run(
     rows = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float, str))]
     rows += [(f"test {k}", v) for k, v in metrics.get("test", {}).items() if isinstance(v, float)]
     rows.append(("checkpoint", result["checkpoint"]))
-    print_table(f"warm-up [{result['baseline']}]", ["field", "value"], rows)
+    print_table(f"warm-up ({result['baseline']})", ["field", "value"], rows)
 
 
 def _ice_options(memory: str | None, hard: bool | None, soft: bool | None) -> dict:

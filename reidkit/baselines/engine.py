@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import tomllib
 import torch
+from rich.markup import escape
 from torch.utils.data import DataLoader
 
 from reidkit import log
@@ -225,9 +226,9 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
     _check(config)
     device = resolve_device(config.device)
     resume_state = _prepare_run(config)
-    log.info(f"warm-up [{config.baseline}] config:")
+    log.info(f"warm-up ({config.baseline}) config:")
     for key, value in config_to_dict(config).items():
-        log.info(f"  {key} = {value}")
+        log.info(escape(f"  {key} = {value}"))
     target, source = _load_data(config)
     fingerprint = target.fingerprint()
     if resume_state is not None and resume_state["dataset"].get("sha256") != fingerprint["sha256"]:
@@ -289,7 +290,7 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
         if config.eval_every and ((epoch + 1) % config.eval_every == 0 or last):
             metrics["test"] = _evaluate(method, target, config, device)
         history.append(metrics)
-        log.info(_summary_line(metrics, total))
+        log.info(escape(_summary_line(metrics, total)))
         save_stage(
             path,
             stage="warmup",
@@ -333,7 +334,7 @@ def _summary_line(metrics: dict[str, Any], total: int) -> str:
         for k, v in metrics.items()
         if k not in skip
     )
-    line = f"[{metrics['phase']}] epoch {metrics['epoch']}/{total}: {fields}"
+    line = f"({metrics['phase']}) epoch {metrics['epoch']}/{total}: {fields}"
     if "test" in metrics:
         test = metrics["test"]
         nan = float("nan")

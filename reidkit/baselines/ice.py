@@ -99,6 +99,13 @@ class ICE(Method):
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
         cfg = self.config
+        clusters = len(np.unique(self.labels[self.labels >= 0]))
+        if clusters < cfg.batch_size // cfg.num_instances:
+            raise ConfigError(
+                f"clustering found {clusters} pseudo identities, fewer than the "
+                f"{cfg.batch_size // cfg.num_instances} an ICE batch needs",
+                fix="raise --eps, lower --batch-size, or start from ImageNet weights (--pretrained)",
+            )
         return identity_batches(
             self.labels,
             cfg.num_instances,
