@@ -104,7 +104,7 @@ class ICE(Method):
             raise ConfigError(
                 f"clustering found {clusters} pseudo identities, fewer than the "
                 f"{cfg.batch_size // cfg.num_instances} an ICE batch needs",
-                fix="raise --eps, lower --batch-size, or start from ImageNet weights (--pretrained)",
+                fix="raise --eps, lower --batch-size, or start from ImageNet weights",
             )
         return identity_batches(
             self.labels,
