@@ -70,11 +70,31 @@ def _pair_dots(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return out
 
 
-def encode(x: np.ndarray, rank: np.ndarray, k1: int, k2: int) -> sp.csr_matrix:
+def _similarities(
+    x: np.ndarray, sims: np.ndarray, rank: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """cos(f_rows, f_cols): read from the kNN result where j is among i's neighbours (~95 % of
+    the expanded entries), computed for the others."""
+    n = len(rank)
+    order = np.argsort(rank, axis=1, kind="stable")
+    known_keys = (np.arange(n)[:, None] * n + np.take_along_axis(rank, order, axis=1)).ravel()
+    known_sims = np.take_along_axis(sims, order, axis=1).ravel()
+    keys = rows * n + cols
+    at = np.minimum(np.searchsorted(known_keys, keys), len(known_keys) - 1)
+    hit = known_keys[at] == keys
+    out = np.empty(len(keys), dtype=np.float64)
+    out[hit] = known_sims[at[hit]]
+    out[~hit] = _pair_dots(x, rows[~hit], cols[~hit])
+    return out
+
+
+def encode(
+    x: np.ndarray, sims: np.ndarray, rank: np.ndarray, k1: int, k2: int
+) -> sp.csr_matrix:
     """V: softmax(−(2 − 2·cos)) over each expanded set, then the mean over the first k2 ranks."""
     expanded = expanded_sets(rank, k1)
-    rows, cols = _row_ids(expanded), expanded.indices
-    logits = -(2.0 - 2.0 * _pair_dots(x, rows, cols))
+    rows, cols = _row_ids(expanded), expanded.indices.astype(np.int64)
+    logits = -(2.0 - 2.0 * _similarities(x, sims, rank, rows, cols))
     counts = np.diff(expanded.indptr)
     filled = counts > 0
     starts = expanded.indptr[:-1][filled]
@@ -101,38 +121,56 @@ def _gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()))
 
 
+def _upper_overlaps(v: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, k, m_ik) for k ≥ i and overlapping rows, m_ik = Σ_j min(V_ij, V_kj).
+
+    For each nonzero (i, j), the rows k ≥ i of column j are a suffix of that column's sorted
+    list, starting at (i, j) itself; a dense accumulator of (rows in block) × (n − block start)
+    sums the minima (bounded by _BLOCK_ELEMENTS, so memory does not grow with N²).
+    """
+    n = v.shape[0]
+    row_of = _row_ids(v)
+    order = np.argsort(v.indices, kind="stable")  # column-major, rows ascending in a column
+    col_rows = row_of[order]
+    col_vals = v.data[order]
+    col_ptr = np.concatenate(([0], np.cumsum(np.bincount(v.indices, minlength=n))))
+    own = np.empty(len(order), dtype=np.int64)
+    own[order] = np.arange(len(order))  # position of each CSR entry in the column lists
+    out_rows, out_cols, out_vals = [], [], []
+    a = 0
+    with log.task("jaccard distance", total=n) as progress:
+        while a < n:
+            width = n - a
+            b = min(n, a + max(1, _BLOCK_ELEMENTS // width))
+            lo, hi = v.indptr[a], v.indptr[b]
+            lengths = col_ptr[v.indices[lo:hi] + 1] - own[lo:hi]
+            at = _gather_ranges(own[lo:hi], lengths)
+            mins = np.minimum(np.repeat(v.data[lo:hi], lengths), col_vals[at])
+            keys = np.repeat((row_of[lo:hi] - a) * width - a, lengths) + col_rows[at]
+            acc = np.bincount(keys, weights=mins, minlength=(b - a) * width)
+            hit = np.flatnonzero(acc)
+            out_rows.append(a + hit // width)
+            out_cols.append(a + hit % width)
+            out_vals.append(acc[hit])
+            progress.advance(b - a)
+            a = b
+    return np.concatenate(out_rows), np.concatenate(out_cols), np.concatenate(out_vals)
+
+
 def jaccard_from_encoding(v: sp.csr_matrix) -> sp.csr_matrix:
     """d_ik = 1 − m/(2 − m), m = Σ_j min(V_ij, V_kj), for every pair sharing a column of V."""
     n = v.shape[0]
-    by_col = v.tocsc()
-    by_col.sort_indices()
-    block = max(1, min(n, _BLOCK_ELEMENTS // max(n, 1)))
-    rows_out, cols_out, vals_out = [], [], []
-    with log.task("jaccard distance", total=n) as progress:
-        for a in range(0, n, block):
-            b = min(n, a + block)
-            lo, hi = v.indptr[a], v.indptr[b]
-            j, vij = v.indices[lo:hi], v.data[lo:hi]
-            local = np.repeat(np.arange(b - a, dtype=np.int64), np.diff(v.indptr[a : b + 1]))
-            starts = by_col.indptr[j]
-            lengths = by_col.indptr[j + 1] - starts
-            at = _gather_ranges(starts, lengths)
-            mins = np.minimum(np.repeat(vij, lengths), by_col.data[at])
-            keys = np.repeat(local * n, lengths) + by_col.indices[at]
-            acc = np.bincount(keys, weights=mins, minlength=(b - a) * n)
-            hit = np.flatnonzero(acc)
-            m = acc[hit]
-            rows_out.append(a + hit // n)
-            cols_out.append(hit % n)
-            vals_out.append(np.maximum(1.0 - m / (2.0 - m), 0.0).astype(np.float32))
-            progress.advance(b - a)
-    rows = np.concatenate(rows_out) if rows_out else np.zeros(0, np.int64)
-    cols = np.concatenate(cols_out) if cols_out else np.zeros(0, np.int64)
-    vals = np.concatenate(vals_out) if vals_out else np.zeros(0, np.float32)
+    rows, cols, m = _upper_overlaps(v)
+    vals = np.maximum(1.0 - m / (2.0 - m), 0.0).astype(np.float32)
     vals[(rows == cols) | (vals < _ZERO)] = 0.0
-    indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n)))).astype(np.int64)
-    index_dtype = np.int32 if n < 2**31 else np.int64
-    return sp.csr_matrix((vals, cols.astype(index_dtype), indptr), shape=(n, n))
+    strict = rows != cols
+    dist = sp.coo_matrix(
+        (np.concatenate([vals, vals[strict]]),
+         (np.concatenate([rows, cols[strict]]), np.concatenate([cols, rows[strict]]))),
+        shape=(n, n),
+    ).tocsr()
+    dist.sort_indices()
+    return dist
 
 
 def jaccard_distance(
@@ -147,5 +185,5 @@ def jaccard_distance(
     if k1 < 1 or k2 < 1:
         raise ValueError("k1 and k2 must be at least 1")
     x = as_unit_rows(features)
-    _, rank = knn(x, k1, backend=knn_backend)
-    return jaccard_from_encoding(encode(x, rank, k1, k2))
+    sims, rank = knn(x, k1, backend=knn_backend)
+    return jaccard_from_encoding(encode(x, sims, rank, k1, k2))
