@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from commands.app import app
 from reidkit.baselines.engine import run_warmup, warmup_config
+from reidkit.errors import ConfigError
 from reidkit.models.loading import load_identity_encoder
 from reidkit.runs import load_stage, read_manifest
 
@@ -138,9 +139,9 @@ def test_uda_source_then_target(tiny_market, tmp_path):
 def test_resume_gives_the_uninterrupted_state(tiny_market, tmp_path):
     full = run_warmup(_config(tiny_market, tmp_path / "full", "jvtc", epochs=2))
     run_warmup(_config(tiny_market, tmp_path / "part", "jvtc", epochs=1))
-    resumed = run_warmup(
-        warmup_config(None, out=tmp_path / "part", resume=True, epochs=2, baseline="jvtc")
-    )
+    resumed = run_warmup(warmup_config(None, out=tmp_path / "part", resume=True, epochs=2))
+    with pytest.raises(ConfigError, match="differs"):
+        warmup_config(None, out=tmp_path / "part", resume=True, lr=0.5)
     a = load_stage(tmp_path / "full" / "warmup.pt")
     b = load_stage(tmp_path / "part" / "warmup.pt")
     for key, value in a["models"]["E_id"].items():
@@ -153,7 +154,7 @@ def test_resume_gives_the_uninterrupted_state(tiny_market, tmp_path):
 def test_ice_resume_restores_momentum_encoder(tiny_market, tmp_path):
     run_warmup(_config(tiny_market, tmp_path / "full", "ice", epochs=2))
     run_warmup(_config(tiny_market, tmp_path / "part", "ice", epochs=1))
-    run_warmup(warmup_config(None, out=tmp_path / "part", resume=True, epochs=2, baseline="ice"))
+    run_warmup(warmup_config(None, out=tmp_path / "part", resume=True, epochs=2))
     a = load_stage(tmp_path / "full" / "warmup.pt")["models"]
     b = load_stage(tmp_path / "part" / "warmup.pt")["models"]
     for name in ("E_id", "E_id_online"):

@@ -60,7 +60,12 @@ def _baseline_name(toml_file: str | Path | None, overrides: dict[str, Any]) -> s
 def warmup_config(toml_file: str | Path | None = None, **overrides: Any) -> WarmupConfig:
     """Resolve a warm-up config: the baseline's defaults → TOML → options; on `resume` the stored
     config of the run folder, with only RESUME_KEYS allowed to change."""
-    name = _baseline_name(toml_file, overrides)
+    out = overrides.get("out")
+    path = stage_path(out, "warmup") if out is not None else None
+    stored = None
+    if overrides.get("resume") and path is not None and path.is_file():
+        stored = load_stage(path, expect="warmup")["config"]
+    name = stored.get("baseline", "jvtc") if stored else _baseline_name(toml_file, overrides)
     cls = get_baseline(name)[1]
     foreign = sorted(k for k, v in overrides.items() if v is not None and k not in _fields(cls))
     if foreign:
@@ -68,9 +73,7 @@ def warmup_config(toml_file: str | Path | None = None, **overrides: Any) -> Warm
             f"option(s) {', '.join(foreign)} do not apply to baseline '{name}'",
             fix="drop them or choose the baseline they belong to (ice: memory, hard, soft)",
         )
-    out = overrides.get("out")
-    if overrides.get("resume") and out is not None and stage_path(out, "warmup").is_file():
-        stored = load_stage(stage_path(out, "warmup"), expect="warmup")["config"]
+    if stored is not None:
         reference = resolve_config(
             cls, None, **{k: v for k, v in stored.items() if k in _fields(cls)}
         )
@@ -82,7 +85,7 @@ def warmup_config(toml_file: str | Path | None = None, **overrides: Any) -> Warm
                 raise ConfigError(
                     f"--{key.replace('_', '-')} {value} differs from the run being resumed "
                     f"({getattr(reference, key)})",
-                    path=stage_path(out, "warmup"),
+                    path=path,
                     fix="drop the option to resume as it was, or use --overwrite to start over",
                 )
         runtime = {k: v for k, v in overrides.items() if k in RESUME_KEYS and v is not None}
