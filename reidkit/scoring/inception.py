@@ -4,6 +4,7 @@ downloads them), or a seeded untrained copy for smoke tests whose numbers are ma
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -96,7 +97,7 @@ def _load_state(backbone: torch.nn.Module, path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         backbone.load_state_dict(state)
-    except (RuntimeError, OSError, EOFError, ValueError, AttributeError, TypeError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError, TypeError) as exc:
         raise WeightsError(
             f"not pytorch-fid's Inception weights ({type(exc).__name__}: {str(exc)[:200]})",
             path=path,
