@@ -141,14 +141,14 @@ def _train(config: TrainJointConfig, ctx: DistContext,
     sampling = torch.Generator(device=ctx.device).manual_seed(config.seed * 1000 + ctx.rank)
     out_path = stage_path(run, "train-joint")
     start_epoch, start_batch, iteration, history = 0, 0, 0, []
-    labels: np.ndarray | None = None
+    timeline = setup.train_timeline(dataset) if temporal and ctx.is_main else None
     if config.resume and out_path.is_file():
         state = setup.load_resume(out_path, dataset)
         setup.restore(state, models, optimizers, schedulers, memory, sampling, ctx)
         start_epoch, iteration = state["epoch"], state["iteration"]
         start_batch = state["extra"]["batch"]
         history = state["extra"]["history"]
-        labels = memory.labels.cpu().numpy()
+        labels = memory.labels.cpu().numpy()  # the interrupted epoch's, if mid-epoch
         log.info(f"resuming train-joint at epoch {start_epoch + 1}, batch {start_batch}")
     else:
         if config.resume:
@@ -173,7 +173,7 @@ def _train(config: TrainJointConfig, ctx: DistContext,
                      sampling=sampling, path=out_path, ctx=ctx)
     for epoch in range(start_epoch, config.epochs):
         if start_batch == 0:
-            labels = setup.relabel(memory, records, config, rho, temporal, labels, ctx)
+            labels = setup.relabel(memory, config, rho, timeline, ctx)
         stats = {"clusters": int(len(np.unique(labels[labels >= 0]))),
                  "outliers": int((labels < 0).sum())}
         keep = np.flatnonzero(labels >= 0)
@@ -203,13 +203,13 @@ def _train(config: TrainJointConfig, ctx: DistContext,
                 for key, value in terms.items():
                     sums[key] = sums.get(key, 0.0) + value
                 progress.advance(1, **{k: v for k, v in terms.items() if k.startswith("l_")})
-                if observer is not None:
-                    observer({"rank": ctx.rank, "epoch": epoch, "batch": b, "iteration": iteration,
-                              "memory": memory.features, "labels": memory.labels})
                 every = config.checkpoint_every
                 if every and (b + 1) % every == 0 and b + 1 < len(batches):
                     setup.save(**save_args, epoch=epoch, batch=b + 1, iteration=iteration,
                                history=history)
+                if observer is not None:
+                    observer({"rank": ctx.rank, "epoch": epoch, "batch": b, "iteration": iteration,
+                              "memory": memory.features, "labels": memory.labels})
         seconds = time.perf_counter() - clock
         for scheduler in schedulers.values():
             scheduler.step()
@@ -224,7 +224,7 @@ def _train(config: TrainJointConfig, ctx: DistContext,
                   "iterations": iteration}
         last = epoch + 1 == config.epochs
         if config.eval_every and ((epoch + 1) % config.eval_every == 0 or last):
-            record.update(setup.evaluate(models["E_id"], dataset, info, temporal, ctx))
+            record.update(setup.evaluate(models["E_id"], dataset, info, ctx))
         history.append(record)
         log.info(setup.describe(record))
         setup.save(**save_args, epoch=epoch + 1, batch=0, iteration=iteration, history=history)

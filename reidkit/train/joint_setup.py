@@ -147,40 +147,45 @@ def init_memory(memory: MemoryBank, E_id: nn.Module, records: list[ImageRecord],
     broadcast_(memory.features, ctx)
 
 
-def relabel(memory: MemoryBank, records: list[ImageRecord], config: Any, rho: float | None,
-            temporal: bool, previous: np.ndarray | None, ctx: DistContext) -> np.ndarray:
+def train_timeline(dataset: ReidDataset):
+    """Camera timelines of the training images (JVTC+ joint visual-temporal clustering)."""
+    from reidkit.cluster.temporal import dataset_timelines
+
+    return dataset_timelines(dataset, splits=("train",))["train"]
+
+
+def relabel(memory: MemoryBank, config: Any, rho: float | None, timeline: Any,
+            ctx: DistContext) -> np.ndarray:
     """This epoch's pseudo labels from the memory bank: clustered on rank 0, broadcast."""
     labels = torch.empty(len(memory), dtype=torch.long, device=ctx.device)
     if ctx.is_main:
-        labels.copy_(torch.from_numpy(
-            cluster_memory(memory.features.cpu().numpy(), records, config, rho, temporal,
-                           previous)))
+        found = cluster_memory(memory.features.cpu().numpy(), config, rho, timeline)
+        labels.copy_(torch.from_numpy(found))
     broadcast_(labels, ctx)
     memory.set_labels(labels)
     return labels.cpu().numpy()
 
 
-def cluster_memory(features: np.ndarray, records: list[ImageRecord], config: Any,
-                   rho: float | None, temporal: bool, previous: np.ndarray | None) -> np.ndarray:
-    """Jaccard + DBSCAN; JVTC+ mixes in the joint visual-temporal distance with the temporal
-    model fitted on the previous pseudo labels (first epoch: on a visual-only clustering)."""
-    from reidkit.cluster.labels import pseudo_labels
-
+def cluster_memory(features: np.ndarray, config: Any, rho: float | None,
+                   timeline: Any) -> np.ndarray:
+    """Jaccard + DBSCAN; with a timeline (JVTC+), visual clusters first fit the temporal model,
+    then the joint visual-temporal distance is mixed in (`temporal_pseudo_labels`)."""
     kwargs = dict(eps=config.eps, rho=None if config.eps is not None else rho, k1=config.k1,
                   k2=config.k2, min_samples=config.min_samples)
-    if not temporal:
+    if timeline is None:
+        from reidkit.cluster.labels import pseudo_labels
+
         return np.asarray(pseudo_labels(features, **kwargs), dtype=np.int64)
-    from reidkit.cluster.temporal import fit_temporal_model
+    from reidkit.cluster.temporal import temporal_pseudo_labels
 
-    if previous is None or not (previous >= 0).any():
-        previous = np.asarray(pseudo_labels(features, **kwargs), dtype=np.int64)
-    joint = fit_temporal_model(records, previous)
-    return np.asarray(pseudo_labels(features, temporal=joint, **kwargs), dtype=np.int64)
+    labels, _, _ = temporal_pseudo_labels(features, timeline, **kwargs)
+    return np.asarray(labels, dtype=np.int64)
 
 
-def evaluate(E_id: nn.Module, dataset: ReidDataset, info: dict[str, Any], temporal: bool,
+def evaluate(E_id: nn.Module, dataset: ReidDataset, info: dict[str, Any],
              ctx: DistContext) -> dict[str, float]:
-    """Test-set mAP/CMC of E_id (rank 0; reported only, never used to pick a checkpoint)."""
+    """Visual test-set mAP/CMC of E_id (rank 0; reported only, never used to pick a
+    checkpoint)."""
     metrics: dict[str, float] = {}
     if ctx.is_main:
         from reidkit.evaluation.engine import evaluate_model

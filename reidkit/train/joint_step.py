@@ -89,13 +89,13 @@ def joint_step(
                                    variant=settings.variant, terms=vi_terms)
         for name, value in vi.items():
             total = total + value
-            terms[f"l_{name}"] = float(value)
+            terms[f"l_{name}"] = float(value.detach())
     total.backward()
     optimizers["id"].step()
     optimizers["gen"].step()
     set_requires_grad(D, True)
     update_memory(memory, out.f, index, ctx)
-    terms["l_all"] = float(total)
+    terms["l_all"] = float(total.detach())
     return terms
 
 
@@ -118,4 +118,5 @@ def contrast_step(
     loss.backward()
     optimizers["id"].step()
     update_memory(memory, f, index, ctx)
-    return {"l_vi_wogan": float(loss), "l_all": float(loss)}
+    value = float(loss.detach())
+    return {"l_vi_wogan": value, "l_all": value}

@@ -1,0 +1,124 @@
+"""train-joint end to end on a tiny Market-layout set (resnet18, CPU): hand-over from gen-warmup,
+checkpoint contents, exact resume (also mid-epoch), CLI output and bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+from joint_fixtures import make_gen_warmup, make_market  # noqa: E402
+
+from commands.app import app  # noqa: E402
+from reidkit import log  # noqa: E402
+from reidkit.models.loading import load_identity_encoder  # noqa: E402
+from reidkit.runs import load_stage  # noqa: E402
+from reidkit.train.joint import TrainJointConfig, run_train_joint  # noqa: E402
+
+TINY = dict(eps=0.6, k1=6, k2=2, min_samples=2, batch_size=2, device="cpu", workers=0)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: several processes share the test machine's two cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("joint")
+    make_market(root / "data", root / "mesh", ids=4, per_cam=2)
+    return root
+
+
+def _fresh_run(tiny: Path, name: str) -> Path:
+    run = tiny / name
+    make_gen_warmup(run, tiny / "data", tiny / "mesh")
+    return run
+
+
+class Interrupt(Exception):
+    """Stands in for a crash at a chosen iteration."""
+
+
+def test_resume_mid_epoch_reproduces_uninterrupted_run(tiny):
+    base = dict(TINY, epochs=2, iters_per_epoch=2, no_gan=True)
+    straight = _fresh_run(tiny, "straight")
+    run_train_joint(TrainJointConfig(run=straight, **base))
+
+    broken = _fresh_run(tiny, "broken")
+
+    def crash(step):
+        if step["iteration"] == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_train_joint(TrainJointConfig(run=broken, checkpoint_every=1, **base), observer=crash)
+    saved = load_stage(broken / "train-joint.pt", "train-joint")
+    assert (saved["epoch"], saved["extra"]["batch"], saved["iteration"]) == (1, 1, 3)
+    result = run_train_joint(TrainJointConfig(run=broken, resume=True, **base))
+    assert result["history"][-1]["iterations"] == 4
+    a = load_stage(straight / "train-joint.pt")
+    b = load_stage(broken / "train-joint.pt")
+    for name in ("E_id",):
+        for key, value in a["models"][name].items():
+            assert torch.equal(value, b["models"][name][key]), key
+    assert torch.equal(a["extra"]["memory"]["features"], b["extra"]["memory"]["features"])
+    assert torch.equal(a["extra"]["memory"]["labels"], b["extra"]["memory"]["labels"])
+
+
+def test_cli_gan_run_hands_over_and_resumes(tiny, tmp_path):
+    run = _fresh_run(tiny, "cli")
+    toml = tmp_path / "joint.toml"
+    toml.write_text("k1 = 6\nk2 = 2\nmin_samples = 2\nworkers = 0\n")
+    args = ["train-joint", "--run", str(run), "--epochs", "1", "--iters-per-epoch", "1",
+            "--batch-size", "2", "--eps", "0.6", "--device", "cpu", "--config", str(toml)]
+    runner = CliRunner()
+    log.set_quiet(False)
+    first = runner.invoke(app, [*args, "--json"])
+    assert first.exit_code == 0, first.output
+    assert "clusters" in first.stderr and "epoch 1" in first.stderr
+    result = json.loads(first.stdout)
+    epoch = result["history"][0]
+    assert epoch["clusters"] >= 1 and {"l_gan", "l_vi", "l_vi1", "l_vi2", "d_loss"} <= set(epoch)
+    state = load_stage(run / "train-joint.pt", "train-joint")
+    assert state["parent"] == str(run / "gen-warmup.pt")
+    assert set(state["models"]) == {"E_id", "E_str", "G", "D"}
+    assert state["config"]["arch"] == "resnet18" and state["config"]["mesh_root"]
+    assert state["extra"]["loss_variant"] == "paper"
+    model, info = load_identity_encoder(run / "train-joint.pt")  # eval reads it without flags
+    assert info["arch"] == "resnet18"
+
+    second = runner.invoke(app, [*args[:4], "2", *args[5:], "--resume"])
+    assert second.exit_code == 0, second.output
+    assert "train-joint" in second.stdout
+    assert load_stage(run / "train-joint.pt")["epoch"] == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--losses", "gan,bogus"], "--losses"),
+        (["--eps", "0.5", "--rho", "0.002"], "not both"),
+        (["--augment"], "--no-gan"),
+        (["--loss-variant", "mine"], "--loss-variant"),
+    ],
+)
+def test_cli_bad_options(tmp_path, extra, message):
+    result = CliRunner().invoke(app, ["train-joint", "--run", str(tmp_path), *extra])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_cli_missing_gen_warmup(tmp_path):
+    result = CliRunner().invoke(app, ["train-joint", "--run", str(tmp_path / "empty")])
+    assert result.exit_code == 2
+    assert "gen-warmup" in result.output and "fix:" in result.output
