@@ -69,23 +69,22 @@ def axis_angle_to_rotmat(aa: Tensor) -> Tensor:
 
 def rotmat_to_axis_angle(rot: Tensor) -> Tensor:
     """Rotation matrices [..., 3, 3] → axis-angle [..., 3] (for storing poses compactly)."""
-    trace = rot.diagonal(dim1=-2, dim2=-1).sum(-1)
-    cos = ((trace - 1) / 2).clamp(-1.0, 1.0)
+    eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
+    cos = ((rot.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0)
     angle = torch.acos(cos)
     vec = torch.stack(
         (rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0],
-         rot[..., 1, 0] - rot[..., 0, 1]), dim=-1)
-    sin = torch.sin(angle)
-    small = sin.abs() < 1e-4
-    axis = vec / (2 * sin.clamp_min(1e-12)).unsqueeze(-1)
-    # Near 180 degrees the skew part vanishes: take the axis from the symmetric part instead.
-    sym = (rot + torch.eye(3, dtype=rot.dtype, device=rot.device)) / 2
-    diag = sym.diagonal(dim1=-2, dim2=-1).clamp_min(0).sqrt()
-    best = sym.diagonal(dim1=-2, dim2=-1).argmax(-1, keepdim=True)
-    col = torch.gather(sym, -1, best.unsqueeze(-2).expand(*sym.shape[:-1], 1)).squeeze(-1)
-    axis_pi = col / diag.gather(-1, best).clamp_min(1e-12)
-    axis_pi = F.normalize(axis_pi, dim=-1)
-    near_pi = small & (cos < 0)
-    axis = torch.where(near_pi.unsqueeze(-1), axis_pi, axis)
+         rot[..., 1, 0] - rot[..., 0, 1]), dim=-1)  # 2 sin(angle) axis
+    axis = vec / (2 * torch.sin(angle)).clamp_min(1e-12).unsqueeze(-1)
+    # Near a half turn the skew part vanishes: read the axis off the symmetric part
+    # (R + R^T) / 2 = cos I + (1 - cos) n n^T, with its sign taken from the skew part.
+    outer = ((rot + rot.transpose(-1, -2)) / 2 - cos[..., None, None] * eye) / (
+        1 - cos).clamp_min(1e-6)[..., None, None]
+    diag = outer.diagonal(dim1=-2, dim2=-1)
+    best = diag.argmax(-1, keepdim=True)
+    col = torch.gather(outer, -1, best.unsqueeze(-2).expand(*outer.shape[:-1], 1)).squeeze(-1)
+    axis_pi = F.normalize(col, dim=-1)
+    axis_pi = torch.where(((axis_pi * vec).sum(-1, keepdim=True) < 0), -axis_pi, axis_pi)
+    axis = torch.where((cos < -0.9).unsqueeze(-1), axis_pi, axis)
     out = axis * angle.unsqueeze(-1)
-    return torch.where((small & (cos > 0)).unsqueeze(-1), vec / 2, out)
+    return torch.where((angle < 1e-4).unsqueeze(-1), vec / 2, out)
