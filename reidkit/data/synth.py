@@ -169,10 +169,8 @@ def run_synth(config: SynthConfig) -> dict[str, Any]:
         params = _render_all(config, renderer, identities, plans, tmp)
         save_body_params(tmp / FILE_NAME, params)
         counts = {s: sum(p.split == s for p in plans) for s in SPLIT_FOLDERS}
-        save_json(
-            {"generator": "reidkit synth", **config_to_dict(config), "counts": counts},
-            tmp / "synth.json",
-        )
+        settings = {k: v for k, v in config_to_dict(config).items() if k != "out"}
+        save_json({"generator": "reidkit synth", **settings, "counts": counts}, tmp / "synth.json")
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
