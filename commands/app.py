@@ -46,6 +46,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("train-joint", "train_joint"),
     ("eval", "eval"),
     ("generate", "generate"),
+    ("score-gen", "score_gen"),
     ("import", "import_ckpt"),
 ]
 
