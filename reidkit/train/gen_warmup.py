@@ -265,7 +265,7 @@ def save_stage_checkpoint(path: Path, models: dict[str, nn.Module], optimizers: 
         epoch=epoch, iteration=iteration,
         optimizers={k: o.state_dict() for k, o in optimizers.items()},
         dataset=settings["_fingerprint"], metrics=history[-1] if history else {},
-        parent=init,
+        parent=init if Path(init).is_file() else None,
         extra={"history": history, "rng": capture_rng(),
                "eval_temporal": (parent_stage.get("extra") or {}).get("eval_temporal")},
     )
