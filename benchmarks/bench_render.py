@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import torch
 
@@ -88,11 +89,11 @@ def main() -> None:
         verts, faces, cams = body_batch(args.batch, device)
         sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
         label = f"{device} ({args.threads} threads)" if device == "cpu" else device
-        fast = rate(lambda: render_grey(verts, faces, cams), args.batch, args.repeats, sync)
+        fast = rate(partial(render_grey, verts, faces, cams), args.batch, args.repeats, sync)
         print(f"{label}: reidkit render_grey   {fast:8.1f} renders/s "
               f"({verts.shape[1]} vertices, {faces.shape[0]} faces, 256x128, batch {args.batch})")
         if not args.skip_naive:
-            slow = rate(lambda: naive_render(verts, faces, cams), args.batch, args.repeats, sync)
+            slow = rate(partial(naive_render, verts, faces, cams), args.batch, args.repeats, sync)
             print(f"{label}: naive 8x8-box z-buffer {slow:8.1f} renders/s (depth only)")
             print(f"{label}: speed-up {fast / slow:.1f}x")
 

@@ -31,9 +31,9 @@ MIRROR.update({v: k for k, v in list(MIRROR.items())})
 
 # Rest joint positions (metres) of the centre line and the left side; the right side mirrors x.
 _JOINTS_LEFT = {
-    0: (0.0, -0.225, 0.025), 1: (0.07, -0.315, 0.02), 3: (0.0, -0.115, 0.0),
-    4: (0.10, -0.70, 0.015), 6: (0.0, 0.02, 0.005), 7: (0.09, -1.10, -0.03),
-    9: (0.0, 0.075, 0.02), 10: (0.115, -1.15, 0.09), 12: (0.0, 0.29, -0.015),
+    0: (0.0, -0.225, 0.02), 1: (0.07, -0.315, 0.02), 3: (0.0, -0.115, 0.01),
+    4: (0.10, -0.70, 0.015), 6: (0.0, 0.02, 0.01), 7: (0.09, -1.10, -0.03),
+    9: (0.0, 0.075, 0.01), 10: (0.115, -1.15, 0.09), 12: (0.0, 0.29, -0.015),
     13: (0.075, 0.195, -0.01), 15: (0.0, 0.355, 0.035), 16: (0.17, 0.222, -0.02),
     18: (0.425, 0.212, -0.035), 20: (0.685, 0.22, -0.045), 22: (0.77, 0.213, -0.05),
 }
@@ -64,6 +64,7 @@ class Tube:
     power: float = 2.0  # superellipse exponent of the cross-section (2 = ellipse)
     domes: tuple[float, float] = (1.0, 1.0)  # cap height at (start, end) in units of radius
     side: int = 0  # +1 left, -1 right, 0 centre
+    axis: tuple[float, float, float] | None = None  # keep rings square to this axis (no tilt)
 
 
 def _k(*rows: tuple[float, ...]) -> np.ndarray:
@@ -74,14 +75,14 @@ def _left_tubes() -> list[Tube]:
     """Mean-shape tubes of the centre and the left side."""
     torso = Tube(
         "torso",
-        _k((0, -0.40, 0.02, 0.09, 0.07), (0, -0.34, 0.025, 0.155, 0.105),
-           (0, -0.225, 0.025, 0.17, 0.115), (0, -0.115, 0.0, 0.15, 0.10),
-           (0, 0.02, 0.005, 0.155, 0.105), (0, 0.075, 0.02, 0.165, 0.11),
-           (0, 0.19, 0.0, 0.175, 0.095), (0, 0.245, -0.01, 0.13, 0.075),
+        _k((0, -0.40, 0.02, 0.09, 0.07), (0, -0.34, 0.02, 0.15, 0.105),
+           (0, -0.225, 0.02, 0.162, 0.112), (0, -0.115, 0.01, 0.148, 0.10),
+           (0, 0.02, 0.01, 0.155, 0.105), (0, 0.075, 0.01, 0.163, 0.108),
+           (0, 0.19, 0.0, 0.172, 0.097), (0, 0.245, -0.01, 0.13, 0.075),
            (0, 0.27, -0.012, 0.065, 0.06), (0, 0.29, -0.015, 0.055, 0.055),
            (0, 0.35, 0.0, 0.052, 0.055)),
         (1, 0, 0), 44, 45, (0, 3, 6, 9, 12, 13, 14, 15), {0: 2, 3: 3, 6: 4, 9: 5, 12: 9},
-        sigma=0.04, power=2.6, domes=(0.5, 0.5))
+        sigma=0.04, power=2.6, domes=(0.5, 0.5), axis=(0.0, 1.0, 0.0))
     leg = Tube(
         "leg",
         _k((0.075, -0.23, 0.02, 0.075, 0.075), (0.07, -0.315, 0.02, 0.085, 0.085),
@@ -95,7 +96,7 @@ def _left_tubes() -> list[Tube]:
         _k((0.09, -1.135, -0.075, 0.03, 0.032), (0.092, -1.125, -0.02, 0.038, 0.045),
            (0.105, -1.14, 0.04, 0.045, 0.03), (0.115, -1.15, 0.09, 0.047, 0.02),
            (0.12, -1.152, 0.14, 0.04, 0.017)),
-        (1, 0, 0), 16, 12, (7, 10), {10: 3}, domes=(0.8, 0.7), side=1)
+        (1, 0, 0), 16, 12, (7, 10), {10: 3}, domes=(0.8, 0.7), side=1, axis=(0.0, 0.0, 1.0))
     arm = Tube(
         "arm",
         _k((0.06, 0.19, -0.01, 0.05, 0.05), (0.075, 0.195, -0.01, 0.055, 0.055),
@@ -116,7 +117,7 @@ def _left_tubes() -> list[Tube]:
         _k((0, 0.315, 0.035, 0.035, 0.04), (0, 0.355, 0.035, 0.06, 0.07),
            (0, 0.40, 0.03, 0.073, 0.088), (0, 0.45, 0.02, 0.078, 0.098),
            (0, 0.50, 0.015, 0.072, 0.09), (0, 0.54, 0.01, 0.045, 0.055)),
-        (1, 0, 0), 26, 28, (12, 15), {15: 1}, domes=(0.5, 0.55))
+        (1, 0, 0), 26, 28, (12, 15), {15: 1}, domes=(0.5, 0.55), axis=(0.0, 1.0, 0.0))
     nose = Tube(
         "nose",
         _k((0, 0.43, 0.105, 0.012, 0.02), (0, 0.425, 0.125, 0.011, 0.016)),
@@ -230,8 +231,10 @@ def _ring_counts(keys: np.ndarray, rings: int) -> list[int]:
     return counts.tolist()
 
 
-def _frames(centres: np.ndarray, hint: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    tangent = np.gradient(centres, axis=0)
+def _frames(centres: np.ndarray, hint: np.ndarray, axis: tuple[float, float, float] | None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ring frames: the tangent (or the tube's fixed axis) and two radius directions."""
+    tangent = np.gradient(centres, axis=0) if axis is None else np.tile(axis, (len(centres), 1))
     tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
     n1 = hint - (tangent @ hint)[:, None] * tangent
     n1 /= np.linalg.norm(n1, axis=1, keepdims=True)
@@ -243,7 +246,7 @@ def _tessellate(t: Tube, counts: list[int]):
     """Vertices, faces (local indices) and keyframe ring rows of one closed tube."""
     samples, key_rows = _catmull_rom(t.keys, counts)
     centres, radii = samples[:, :3], samples[:, 3:5]
-    tangent, n1, n2 = _frames(centres, np.asarray(t.hint, dtype=np.float64))
+    tangent, n1, n2 = _frames(centres, np.asarray(t.hint, dtype=np.float64), t.axis)
     phi = 2 * np.pi * np.arange(t.segments) / t.segments
     c, s = np.cos(phi), np.sin(phi)
     norm = (np.abs(c) ** t.power + np.abs(s) ** t.power) ** (-1 / t.power)
