@@ -154,8 +154,16 @@ class SplitWriter:
         self.folders = render_folders(angles)
         self.param_path = root / split / FILE_NAME
         self.params = BodyParams.concat([])
-        if self.param_path.is_file() and not overwrite:
-            self.params = load_body_params(self.param_path, option=str(self.param_path))
+        if self.param_path.is_file():
+            try:
+                self.params = load_body_params(self.param_path, option="--out")
+            except ConfigError as exc:
+                if not overwrite:
+                    raise ConfigError(
+                        f"the parameter file of a previous run is unreadable: {exc.what}",
+                        path=self.param_path,
+                        fix="pass --overwrite to redo this split, or delete the file",
+                    ) from exc
         self.known = set(self.params.names)
         self.pending: list[BodyParams] = []
 
