@@ -156,3 +156,31 @@ def test_crop_is_padded_to_a_centred_square():
     assert torch.allclose(x[:, 112, 218], black, atol=1e-5)  # padding right
     assert torch.allclose(x[:, 112, 112], full, atol=1e-5)  # the crop, centred
     assert torch.allclose(x[:, 5, 112], full, atol=1e-5)  # full height kept
+
+
+def test_mesh_with_hmr_skips_and_lists_unreadable_images(tmp_path, synth_root, spin_checkpoint):
+    """HMR path end to end on a 4-image dataset where one train file is truncated and one is not
+    an image at all: both are listed, the others rendered, the run succeeds."""
+    from reidkit.body.mesh_stage import MeshConfig, run_mesh
+    from reidkit.body.params import load_body_params
+
+    root = tmp_path / "data"
+    for folder in ("bounding_box_train", "query", "bounding_box_test"):
+        (root / folder).mkdir(parents=True)
+        first = sorted((synth_root / folder).iterdir())[0]
+        (root / folder / first.name).write_bytes(first.read_bytes())
+    good = sorted((synth_root / "bounding_box_train").iterdir())[0].read_bytes()
+    truncated = root / "bounding_box_train" / "0009_c1s1_000001_01.jpg"
+    truncated.write_bytes(good[: len(good) // 3])
+    garbage = root / "bounding_box_train" / "0009_c2s1_000002_01.jpg"
+    garbage.write_bytes(b"not an image")
+    result = run_mesh(
+        MeshConfig(dataset="market", data_root=root, out=tmp_path / "mesh", smpl_model="procedural",
+                   hmr_checkpoint=spin_checkpoint, splits=("train",), size=(64, 32), device="cpu")
+    )
+    assert sorted(result["unreadable"]) == sorted([str(truncated), str(garbage)])
+    assert result["rendered"] == 1
+    params = load_body_params(tmp_path / "mesh" / "train" / "body_params.npz")
+    assert len(params) == 1 and params.pose.shape == (1, 24, 3, 3)
+    assert all((tmp_path / "mesh" / "train" / f / params.names[0].split("/", 1)[1]).is_file()
+               for f in ["render", "render_45", "render_315"])
