@@ -12,6 +12,7 @@ from skimage.metrics import structural_similarity
 
 from reidkit.errors import ConfigError
 from reidkit.scoring import identities
+from reidkit.scoring.images import common_size, list_images
 from reidkit.scoring.ssim import pair_scores, ssim_pair
 
 
@@ -140,3 +141,14 @@ def test_real_split_is_disjoint_by_identity_and_seeded():
     assert again[0].tolist() == part_a.tolist()
     with pytest.raises(ConfigError, match="at least 2 identities"):
         identities.split_identities({"0001": [0, 1]}, seed=0)
+
+
+def test_image_listing_is_recursive_sorted_and_skips_sheets_and_hidden(tmp_path):
+    rng = np.random.default_rng(0)
+    names = ["nv_90/0002_c1.jpg", "nv_180/0001_c1.jpg", "nv_180/0002_c1.jpg", "top.png"]
+    for name in names + ["sheets/sheet_0000.png", ".x.jpg.tmp.jpg"]:
+        _write(tmp_path / name, rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    (tmp_path / "nv_90" / "notes.txt").write_text("not an image")
+    listed = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
+    assert listed == sorted(names)
+    assert common_size(tmp_path, list_images(tmp_path)) == (8, 8)

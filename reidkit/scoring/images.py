@@ -14,6 +14,14 @@ from reidkit.errors import DatasetError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
+def _skipped(parts: tuple[str, ...]) -> bool:
+    """Hidden names (interrupted atomic writes) and `reidkit generate`'s contact sheets
+    (`<split>/sheets/sheet_NNNN.png`) are not images to score."""
+    if any(part.startswith(".") for part in parts):
+        return True
+    return len(parts) >= 2 and parts[-2] == "sheets" and parts[-1].startswith("sheet_")
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """Every image under `folder` (recursive), sorted by relative path; none is an error."""
     folder = Path(folder)
@@ -22,7 +30,13 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise DatasetError("not a folder", path=folder, fix="pass a folder of images")
     paths = sorted(
-        (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
+        (
+            p
+            for p in folder.rglob("*")
+            if p.suffix.lower() in IMAGE_EXTENSIONS
+            and not _skipped(p.relative_to(folder).parts)
+            and p.is_file()
+        ),
         key=lambda p: p.relative_to(folder).as_posix(),
     )
     if not paths:
