@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from reidkit.errors import ConfigError
-from reidkit.render import fit_camera, interpolate, project, rasterize, rasterize_screen, render_grey
+from reidkit.render import (
+    fit_camera,
+    interpolate,
+    project,
+    rasterize,
+    rasterize_screen,
+    render_grey,
+)
 from reidkit.render.pytorch3d_backend import pytorch3d_available
 from reidkit.render.rasterize import closed_mesh
 
@@ -226,7 +233,8 @@ def test_pytorch3d_silhouette_iou():
     from reidkit.body.poses import camera_orient, walking_pose, with_orient
 
     model = load_body_model("procedural")
-    pose = with_orient(walking_pose(torch.tensor([0.3, 2.0])), camera_orient(torch.tensor([0., 70.])))
+    orient = camera_orient(torch.tensor([0.0, 70.0]))
+    pose = with_orient(walking_pose(torch.tensor([0.3, 2.0])), orient)
     verts = pose_body(model, pose).vertices
     cams = fit_camera(verts, (256, 128))
     ours = rasterize(verts, model.faces_tensor, cams).face_index >= 0

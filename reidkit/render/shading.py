@@ -27,20 +27,29 @@ def vertex_normals(vertices: Tensor, faces: Tensor) -> Tensor:
     return F.normalize(normals, dim=-1, eps=1e-12)
 
 
+def _covered_values(fragments: Fragments, faces: Tensor, attributes: Tensor
+                    ) -> tuple[Tensor, Tensor]:
+    """Flat indices of the covered pixels and the attributes interpolated there [N, C]."""
+    faces = faces.to(device=attributes.device, dtype=torch.long)
+    bsz, h, w = fragments.face_index.shape
+    flat_face = fragments.face_index.reshape(-1)
+    idx = (flat_face >= 0).nonzero().squeeze(1)
+    b = torch.div(idx, h * w, rounding_mode="floor")
+    corner = faces[flat_face[idx]]  # [N, 3]
+    values = attributes[b.unsqueeze(1), corner]  # [N, 3, C]
+    bary = fragments.barycentric.reshape(-1, 3)[idx].unsqueeze(-1).to(values.dtype)
+    return idx, (bary * values).sum(1)
+
+
 def interpolate(fragments: Fragments, faces: Tensor, attributes: Tensor) -> Tensor:
     """Per-pixel barycentric interpolation of per-vertex attributes [B, V, C] → [B, H, W, C]
     (zeros on background). Use it to paint per-vertex RGB colours or normals."""
-    faces = faces.to(device=attributes.device, dtype=torch.long)
     bsz, h, w = fragments.face_index.shape
-    mask = fragments.face_index >= 0
-    b_idx = torch.arange(bsz, device=attributes.device).view(bsz, 1, 1).expand(bsz, h, w)[mask]
-    corner = faces[fragments.face_index[mask]]  # [N, 3]
-    values = attributes[b_idx.unsqueeze(1), corner]  # [N, 3, C]
-    mixed = (fragments.barycentric[mask].unsqueeze(-1).to(values.dtype) * values).sum(1)
-    out = torch.zeros((bsz, h, w, attributes.shape[-1]), dtype=attributes.dtype,
+    idx, values = _covered_values(fragments, faces, attributes)
+    out = torch.zeros((bsz * h * w, attributes.shape[-1]), dtype=attributes.dtype,
                       device=attributes.device)
-    out[mask] = mixed
-    return out
+    out[idx] = values
+    return out.view(bsz, h, w, -1)
 
 
 def lambert(normals: Tensor, light: tuple[float, float, float] | Tensor = DEFAULT_LIGHT,
@@ -68,7 +77,9 @@ def render_grey(
         vertices = vertices.unsqueeze(0)
     vertices = vertices.float()
     frags = rasterize(vertices, faces, cams, size, renderer=renderer)
-    normals = F.normalize(interpolate(frags, faces, vertex_normals(vertices, faces)), dim=-1)
-    shade = lambert(normals, light)
-    shade = torch.where(frags.face_index >= 0, shade, torch.zeros_like(shade))
-    return (shade * 255).round().clamp(0, 255).to(torch.uint8)
+    idx, normals = _covered_values(frags, faces, vertex_normals(vertices, faces))
+    shade = lambert(F.normalize(normals, dim=-1, eps=1e-12), light)
+    bsz, h, w = frags.face_index.shape
+    out = torch.zeros(bsz * h * w, dtype=torch.uint8, device=vertices.device)
+    out[idx] = (shade * 255).round().clamp(0, 255).to(torch.uint8)
+    return out.view(bsz, h, w)
