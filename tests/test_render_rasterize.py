@@ -251,3 +251,13 @@ def test_cuda_matches_cpu():
     cpu = render_grey(verts[None], faces, cam, (64, 48))
     gpu = render_grey(verts[None].cuda(), faces.cuda(), cam.cuda(), (64, 48)).cpu()
     assert (cpu.int() - gpu.int()).abs().max() <= 1
+
+
+def test_meshes_outside_the_image_or_empty_give_background():
+    verts, faces = _cube([0.0, 0.0, 3.0], 0.5)
+    cam = torch.tensor([[0.8, 5.0, 0.0]])  # far to the right of the crop
+    frags = rasterize(verts[None].double(), faces, cam, (32, 16))
+    assert (frags.face_index == -1).all() and torch.isinf(frags.depth).all()
+    assert (render_grey(verts[None], faces, cam, (32, 16)) == 0).all()
+    empty = rasterize_screen(torch.zeros(2, 3, 3), torch.zeros(0, 3, dtype=torch.long), (8, 8))
+    assert empty.face_index.shape == (2, 8, 8) and (empty.face_index == -1).all()
