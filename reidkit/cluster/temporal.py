@@ -4,7 +4,7 @@ pseudo identities, and the joint visual-temporal distance used by clustering and
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,7 +201,9 @@ class TemporalModel:
         prob[known] = self.distribution[later[known], earlier[known], gap_bin(np.abs(gap[known]))]
         return prob
 
-    def pair_distance(self, timeline: Timeline):
+    def pair_distance(
+        self, timeline: Timeline
+    ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
         """Callable (rows, cols, cos) -> joint distance within one split, for `pseudo_labels`."""
 
         def joint(rows: np.ndarray, cols: np.ndarray, cos: np.ndarray) -> np.ndarray:
