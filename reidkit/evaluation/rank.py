@@ -4,11 +4,12 @@ For each query, gallery items with the same pid AND the same camera are removed,
 items; queries left with no correct match are skipped and counted. AP is non-interpolated
 (Σ_k precision@k · rel_k / num_rel); mINP (fast-reid) is num_rel / rank of the last match.
 
-Instead of sorting each gallery row, the rank of every correct match is counted directly: the
-query's m correct distances r_1 ≤ ... ≤ r_m are taken with topk, every other kept gallery item is
-placed among them with `searchsorted`, and a per-row histogram gives how many non-matches precede
-each r_k; rank_k = that count + k. Work is O(Q·G·log m) instead of O(Q·G·log G). A non-match at
-exactly the same distance as a match is ranked after it.
+No row is sorted: only the ranks of the correct matches matter. Each query's matches come from
+a pid → gallery-index table (a few dozen distances, sorted); one pass over the query's distance
+row keeps the items closer than its last match (usually a handful), and their positions among
+the match distances (`searchsorted`) give how many non-matches precede each match:
+rank_k = that count + k. Work is one comparison per distance plus the few kept items, instead
+of a sort of every row. A non-match at exactly the distance of a match is ranked after it.
 """
 
 from __future__ import annotations
@@ -49,31 +50,67 @@ def _tensor(values: Any, device: torch.device, dtype: torch.dtype | None = None)
     return tensor.to(device=device, dtype=dtype or tensor.dtype)
 
 
+def _same_pid_table(q_pids: torch.Tensor, g_pids: torch.Tensor) -> torch.Tensor:
+    """[Q, width] gallery indices sharing each query's pid, −1 padded (none for junk queries).
+
+    Only gallery items of pids some query has are grouped, so distractor pids cost nothing.
+    """
+    device = g_pids.device
+    wanted = torch.isin(g_pids, q_pids) & (g_pids != JUNK_PID)
+    index = torch.nonzero(wanted).flatten()
+    order = index[torch.argsort(g_pids[index], stable=True)]
+    pids, counts = torch.unique_consecutive(g_pids[order], return_counts=True)
+    if len(pids) == 0:
+        return torch.full((len(q_pids), 1), -1, dtype=torch.int64, device=device)
+    starts = torch.cumsum(counts, 0) - counts
+    group = torch.repeat_interleave(torch.arange(len(counts), device=device), counts)
+    table = torch.full((len(counts), int(counts.max())), -1, dtype=torch.int64, device=device)
+    table[group, torch.arange(len(order), device=device) - starts[group]] = order
+    pos = torch.searchsorted(pids, q_pids).clamp(max=len(pids) - 1)
+    found = (pids[pos] == q_pids) & (q_pids != JUNK_PID)
+    return torch.where(found[:, None], table[pos], -1)
+
+
 def _chunk_scores(
-    dist: torch.Tensor, qp: torch.Tensor, qc: torch.Tensor, gp: torch.Tensor, gc: torch.Tensor
+    dist: torch.Tensor, qp: torch.Tensor, qc: torch.Tensor, gp: torch.Tensor, gc: torch.Tensor,
+    same_pid: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For a block of queries: number of correct matches, rank of the first match, AP and INP."""
-    same_pid = gp[None, :] == qp[:, None]
-    keep = ~(same_pid & (gc[None, :] == qc[:, None])) & (gp[None, :] != JUNK_PID)
-    match = same_pid & keep
-    num_rel = match.sum(1)
-    m = int(num_rel.max()) if len(num_rel) else 0
+    """For a block of queries: number of correct matches, rank of the first match, AP and INP.
+
+    `same_pid` holds each query's same-pid gallery indices (−1 padded); matches are those on
+    another camera. The non-matches that stay in the ranking are the gallery items of another
+    pid that are not junk.
+    """
+    rows, device = len(dist), dist.device
+    inf = torch.tensor(float("inf"), dtype=dist.dtype, device=device)
+    is_match = (same_pid >= 0) & (gc[same_pid.clamp(min=0)] != qc[:, None])
+    num_rel = is_match.sum(1)
+    m = int(num_rel.max()) if rows else 0
     if m == 0:
-        zeros = torch.zeros(len(dist), dtype=torch.float64, device=dist.device)
+        zeros = torch.zeros(rows, dtype=torch.float64, device=device)
         return num_rel, zeros, zeros, zeros
-    inf = torch.tensor(float("inf"), dtype=dist.dtype, device=dist.device)
-    rel = torch.where(match, dist, inf).topk(m, dim=1, largest=False, sorted=True).values
-    others = torch.where(keep & ~match, dist, inf)
-    slot = torch.searchsorted(rel.contiguous(), others.contiguous(), right=True)
-    hist = torch.zeros(len(dist), m + 1, dtype=torch.int64, device=dist.device)
-    hist.scatter_add_(1, slot, torch.ones_like(slot))
-    k = torch.arange(1, m + 1, device=dist.device, dtype=torch.float64)
+    rel = torch.where(is_match, dist.gather(1, same_pid.clamp(min=0)), inf)
+    rel = rel.sort(1).values[:, :m].contiguous()  # r_1 ≤ ... ≤ r_m, inf padded
+    last = rel.gather(1, (num_rel - 1).clamp(min=0)[:, None])
+    last = torch.where(num_rel[:, None] > 0, last, -inf)
+    r, c = torch.nonzero(dist < last, as_tuple=True)  # items ranked before the last match
+    other = (gp[c] != qp[r]) & (gp[c] != JUNK_PID)
+    r, values = r[other], dist[r[other], c[other]]
+    per_row = torch.bincount(r, minlength=rows)
+    width = max(int(per_row.max()) if len(r) else 0, 1)
+    within = torch.arange(len(r), device=device) - (torch.cumsum(per_row, 0) - per_row)[r]
+    padded = torch.full((rows, width), float("inf"), dtype=dist.dtype, device=device)
+    padded[r, within] = values
+    slot = torch.searchsorted(rel, padded, right=True)  # matches at or before each item
+    offsets = torch.arange(0, rows * (m + 1), m + 1, device=device)[:, None]
+    hist = torch.bincount((slot + offsets).flatten(), minlength=rows * (m + 1)).view(rows, m + 1)
+    k = torch.arange(1, m + 1, device=device, dtype=torch.float64)
     ranks = hist.cumsum(1)[:, :m].to(torch.float64) + k
     counted = k[None, :] <= num_rel[:, None]
     denom = num_rel.clamp(min=1).to(torch.float64)
     ap = torch.where(counted, k / ranks, 0.0).sum(1) / denom
-    last = ranks.gather(1, (num_rel - 1).clamp(min=0)[:, None]).squeeze(1)
-    return num_rel, ranks[:, 0], ap, num_rel.to(torch.float64) / last
+    last_rank = ranks.gather(1, (num_rel - 1).clamp(min=0)[:, None]).squeeze(1)
+    return num_rel, ranks[:, 0], ap, num_rel.to(torch.float64) / last_rank
 
 
 def evaluate_rank(
@@ -84,7 +121,7 @@ def evaluate_rank(
     g_camids: Any,
     max_rank: int = 50,
     *,
-    chunk_elements: int = 1 << 22,
+    chunk_elements: int = 1 << 20,
 ) -> RankResult:
     """Score a query × gallery distance matrix (NumPy or torch; runs where the tensor lives).
 
@@ -104,11 +141,12 @@ def evaluate_rank(
     ap_sum = inp_sum = torch.zeros((), dtype=torch.float64, device=device)
     valid = 0
     thresholds = torch.arange(1, max_rank + 1, device=device, dtype=torch.float64)
-    rows = max(1, chunk_elements // max(num_g, 1))
+    rows = min(num_q, max(1, chunk_elements // max(num_g, 1)))
+    same_pid = _same_pid_table(qp, gp)
     for start in range(0, num_q, rows):
         end = min(start + rows, num_q)
         num_rel, first, ap, inp = _chunk_scores(
-            dist[start:end], qp[start:end], qc[start:end], gp, gc
+            dist[start:end], qp[start:end], qc[start:end], gp, gc, same_pid[start:end]
         )
         ok = num_rel > 0
         valid += int(ok.sum())
