@@ -19,7 +19,6 @@ from commands._cli import (
 )
 
 
-
 @user_errors
 def run(
     run_dir: Annotated[Path | None, typer.Option("--run", help="Run folder holding warmup.pt; gen-warmup.pt is written there.")] = None,
