@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from reidkit import log
 from reidkit.cluster.temporal_eval import fit_temporal_distance
 from reidkit.config import config_to_dict
@@ -51,10 +53,10 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     dataset = load_dataset(config.dataset, config.data_root, camera_regex=config.camera_regex)
     model, info = load_identity_encoder(config.checkpoint)
     ignored = f", {len(info['ignored'])} ignored" if info["ignored"] else ""
-    log.info(
+    log.info(escape(
         f"loaded {info['format']} checkpoint: {info['loaded']} tensors{ignored} "
         f"({info['arch']}, {info['embed_dim']}-d) from {config.checkpoint}"
-    )
+    ))
     size = config.size or checkpoint_size(info) or DEFAULT_SIZE
     distance, temporal = None, None
     if config.temporal:
