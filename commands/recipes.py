@@ -1,0 +1,61 @@
+"""`reidkit recipes`: the shipped shell scripts that reproduce the paper's table rows."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from commands._cli import JsonOpt, print_json, print_table, user_errors
+from reidkit.recipes import Recipe, find_recipe, list_recipes, recipes_dir
+
+
+def _pair(m: float | None, r1: float | None) -> str:
+    return "-" if m is None or r1 is None else f"{m:.1f}/{r1:.1f}"
+
+
+def _row(recipe: Recipe) -> list[str]:
+    source = f"{recipe.source}→" if recipe.source else ""
+    return [
+        recipe.name,
+        recipe.table,
+        f"{source}{recipe.dataset}",
+        recipe.baseline,
+        _pair(recipe.baseline_map, recipe.baseline_rank1),
+        _pair(recipe.gcl_map, recipe.gcl_rank1),
+    ]
+
+
+@user_errors
+def run(
+    show: Annotated[
+        str | None, typer.Option("--show", help="Print the named script (e.g. market_jvtcplus).")
+    ] = None,
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path",
+            help="Print only the named script's path, for `bash \"$(reidkit recipes "
+            '--path NAME)" --help`.',
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the paper recipes (one script per table row) with the published mAP / Rank-1."""
+    if show is not None:
+        recipe = find_recipe(show)
+        sys.stdout.write(recipe.path.read_text(encoding="utf-8"))
+        return
+    if path is not None:
+        typer.echo(str(find_recipe(path).path))
+        return
+    recipes = list_recipes()
+    if json_out:
+        print_json({"folder": str(recipes_dir()), "recipes": [r.to_dict() for r in recipes]})
+        return
+    print_table(
+        f"GCL paper recipes (published mAP/Rank-1, %): bash {recipes_dir()}/RECIPE.sh --help",
+        ["recipe", "table", "dataset", "warm-up", "baseline", "GCL"],
+        [_row(r) for r in recipes],
+    )
