@@ -48,6 +48,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("generate", "generate"),
     ("score-gen", "score_gen"),
     ("import", "import_ckpt"),
+    ("recipes", "recipes"),
 ]
 
 
