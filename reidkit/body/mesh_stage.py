@@ -19,12 +19,16 @@ import torch
 from PIL import Image
 
 from reidkit import log
+from reidkit.body.hmr import load_hmr, predict
+from reidkit.body.model import faces_tensor, load_body_model, pose_body
 from reidkit.body.params import FILE_NAME, BodyParams, load_body_params, save_body_params
 from reidkit.body.rotation import DEFAULT_ANGLES, rotate_vertical
+from reidkit.data.datasets import load_dataset
 from reidkit.data.records import ImageRecord
 from reidkit.device import resolve_device
 from reidkit.errors import ConfigError, WeightsError
 from reidkit.io import save_image
+from reidkit.render.shading import render_grey
 
 MESH_SPLITS = {"train": ("train",), "test": ("query", "gallery")}
 SAVE_EVERY = 20  # batches between parameter-file saves while HMR runs
@@ -87,8 +91,6 @@ def _check(config: MeshConfig) -> None:
 
 
 def _load_body(spec: str, device: torch.device) -> Any:
-    from reidkit.body.model import load_body_model
-
     try:
         return load_body_model(spec, device)
     except WeightsError as exc:
@@ -108,10 +110,7 @@ class ParamSource:
             self.given = BodyParams.concat([load_body_params(p) for p in config.smpl_params])
             self.rows = self.given.index()
         else:
-            from reidkit.body.hmr import load_hmr
-
-            assert config.hmr_checkpoint is not None
-            self.model = load_hmr(config.hmr_checkpoint, config.smpl_mean_params, device)
+            self.model = load_hmr(Path(str(config.hmr_checkpoint)), config.smpl_mean_params, device)
 
     def has(self, key: str) -> bool:
         """Whether given parameters cover this image (always true with HMR)."""
@@ -121,8 +120,6 @@ class ParamSource:
         """Parameters of the readable images among `records`; also the unreadable ones' paths."""
         if self.given is not None:
             return self.given.take([self.rows[k] for k in keys]), []
-        from reidkit.body.hmr import predict
-
         images, ok_keys, bad = [], [], []
         for key, record in zip(keys, records, strict=True):
             image = read_image(record.path)
@@ -207,35 +204,23 @@ def render_views(
     renderer: str = "torch",
 ) -> np.ndarray:
     """Grey renders [N, 1 + A, H, W] uint8: the posed body, then turned by each angle."""
-    from reidkit.render.shading import render_grey
-
     pose = torch.from_numpy(params.pose).to(device)
-    n = len(params)
-    with torch.no_grad():
-        vertices = body(
-            betas=torch.from_numpy(params.betas).to(device),
-            body_pose=pose[:, 1:],
-            global_orient=pose[:, :1],
-            transl=torch.zeros(n, 3, device=device),
-            pose2rot=False,
-        ).vertices.float()
+    vertices = pose_body(body, pose, torch.from_numpy(params.betas).to(device)).vertices.float()
     turned = rotate_vertical(vertices, angles)  # [N, A, V, 3]
     views = torch.cat([vertices.unsqueeze(1), turned], dim=1).flatten(0, 1)
     cams = torch.from_numpy(params.camera).to(device).repeat_interleave(1 + len(angles), dim=0)
     grey = render_grey(views, faces, cams, size, renderer=renderer)
-    return grey.view(n, 1 + len(angles), *size).cpu().numpy()
+    return grey.view(len(params), 1 + len(angles), *size).cpu().numpy()
 
 
 def run_mesh(config: MeshConfig) -> dict[str, Any]:
     """Estimate (or read) body parameters and write all renders; returns per-split counts."""
-    from reidkit.data.datasets import load_dataset
-
     _check(config)
     device = resolve_device(config.device)
     angles = tuple(int(a) for a in config.angles)
     source = ParamSource(config, device)
     body = _load_body(config.smpl_model, device)
-    faces = torch.as_tensor(np.asarray(body.faces, dtype=np.int64), device=device)
+    faces = faces_tensor(body)
     dataset = load_dataset(config.dataset, config.data_root)
     out = Path(config.out)
     result: dict[str, Any] = {"out": str(out), "angles": list(angles), "splits": {}}

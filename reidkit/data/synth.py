@@ -60,7 +60,7 @@ class ImagePlan:
     yaw: float
     fill: float
     shift: tuple[float, float]
-    bg_offset: tuple[int, int]
+    bg_offset: tuple[float, float]
     noise_seed: int
 
     @property
@@ -89,8 +89,6 @@ def plan_images(
 ) -> list[ImagePlan]:
     """Cameras, frames, split, gait and jitter of every image; deterministic for the generator."""
     n_train = config.ids // 2
-    h, w = config.size
-    ss = config.supersample
     cam_delay = rng.integers(0, 3000, config.cameras)
     plans: list[ImagePlan] = []
     for pid in range(1, config.ids + 1):
@@ -119,10 +117,7 @@ def plan_images(
                     yaw=float(look.yaw + rng.uniform(-look.yaw_spread, look.yaw_spread)),
                     fill=float(look.fill * rng.uniform(0.95, 1.04)),
                     shift=(float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-0.03, 0.03))),
-                    bg_offset=(
-                        int(rng.integers(0, h * ss // 4)),
-                        int(rng.integers(0, w * ss // 4)),
-                    ),
+                    bg_offset=(float(rng.uniform()), float(rng.uniform())),
                     noise_seed=int(rng.integers(0, 2**31)),
                 )
             )

@@ -30,7 +30,7 @@ class Framing(Protocol):
 
     fill: float
     shift: tuple[float, float]
-    bg_offset: tuple[int, int]
+    bg_offset: tuple[float, float]
     noise_seed: int
 
 
@@ -195,7 +195,9 @@ class SynthRenderer:
         return out, camera.cpu().numpy()
 
     def _background(self, cam: int, frame: Framing, h: int, w: int) -> Tensor:
-        top, left = frame.bg_offset
+        scene = self.backgrounds[cam]
+        top = int(frame.bg_offset[0] * (scene.shape[0] - h + 1))
+        left = int(frame.bg_offset[1] * (scene.shape[1] - w + 1))
         return torch.from_numpy(
-            self.backgrounds[cam][top : top + h, left : left + w].astype(np.float32)
+            scene[top : top + h, left : left + w].astype(np.float32)
         )
