@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from reid_trees import make_market
@@ -49,7 +50,8 @@ def world(tmp_path_factory):
     plain["module.classifier.weight"] = torch.zeros(3, 512)
     torch.save(plain, root / "jvtc.pth")
     torch.save({"id": state}, root / "id_00001000.pt")
-    torch.save({"state_dict": ice_state(ice, ICE_STEM), "epoch": 3, "best_mAP": 0.5},
+    # ICE stores best_mAP as a NumPy scalar: it must still load with weights_only=True
+    torch.save({"state_dict": ice_state(ice, ICE_STEM), "epoch": 3, "best_mAP": np.float64(0.5)},
                root / "ice.pth.tar")
     torch.save({"gen": {"dec.weight": torch.zeros(2)}}, root / "gen_00001000.pt")
     dataset = load_dataset("market", root / "market")

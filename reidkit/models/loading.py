@@ -6,12 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from reidkit.errors import CheckpointError
 from reidkit.models.identity import IdentityEncoder
 from reidkit.runs import is_stage_checkpoint, load_checkpoint_file
 
+try:  # NumPy ≥ 2
+    from numpy._core.multiarray import scalar as _np_scalar
+except ImportError:  # pragma: no cover - NumPy 1.x
+    from numpy.core.multiarray import scalar as _np_scalar
+
+# Plain numbers pickled as NumPy scalars (ICE/SpCL save `best_mAP` as np.float64): safe to allow
+# under weights_only, they rebuild a number and nothing else.
+_NUMPY_NUMBERS = [_np_scalar, np.dtype] + [
+    type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.bool_)
+]
 _STEM = "conv1.weight"
 _LAST = "layer4.0.conv1.weight"
 
@@ -94,7 +105,8 @@ def load_identity_encoder(path: str | Path) -> tuple[IdentityEncoder, dict[str, 
     Returns the model (eval mode, CPU) and info: format, arch, parameters loaded, ignored keys,
     and the checkpoint itself when it is a reidkit stage checkpoint (`stage`).
     """
-    obj = load_checkpoint_file(path)
+    with torch.serialization.safe_globals(_NUMPY_NUMBERS):
+        obj = load_checkpoint_file(path)
     state, fmt = identity_state_dict(obj, path)
     if "conv1.weight" not in state or "layer4.0.conv1.weight" not in state:
         raise CheckpointError(
