@@ -98,3 +98,17 @@ def test_as_dict_rank_entries():
     result = evaluate_rank(dist, np.array([1]), np.array([2, 1]), np.array([0]), np.array([1, 1]))
     scores = result.as_dict()
     assert (scores["rank1"], scores["rank5"], scores["mAP"]) == (0.0, 1.0, 0.5)
+
+
+def test_tie_between_match_and_non_match_ranks_the_match_first():
+    dist = np.array([[0.2, 0.2, 0.5]])
+    result = evaluate_rank(dist, np.array([1]), np.array([2, 1, 3]), np.array([0]),
+                           np.array([1, 1, 1]))
+    assert result.mAP == 1.0 and result.cmc[0] == 1.0
+
+
+def test_junk_query_matches_nothing():
+    dist = np.array([[0.1, 0.2], [0.2, 0.1]])
+    result = evaluate_rank(dist, np.array([-1, 2]), np.array([-1, 2]), np.array([0, 0]),
+                           np.array([1, 1]))
+    assert (result.valid_queries, result.skipped_queries, result.mAP) == (1, 1, 1.0)
