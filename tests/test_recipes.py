@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from commands.app import app
@@ -285,6 +286,16 @@ def test_full_run_calls_the_gcl_sequence(fake: dict, name: str) -> None:
         assert ("--temporal" in call) == (baseline == "jvtc+")
     for stage in ("mesh", "warmup", "gen-warmup", "train-joint", "eval-warmup", "eval-joint"):
         assert json.loads((d / "run" / f"{stage}.json").read_text()) == {"ok": True}
+    _parse_with_the_real_cli(calls)
+
+
+def _parse_with_the_real_cli(calls: list[list[str]]) -> None:
+    """Every recorded call parses with the real command's options (names and value types)."""
+    group = typer.main.get_command(app)
+    for name, *args in calls:
+        command = group.commands[name]
+        context = command.make_context(name, list(args))
+        assert context.params["json_out"] is True
 
 
 def test_finished_stages_are_skipped_and_gen_warmup_resumes(fake: dict) -> None:
