@@ -75,9 +75,11 @@ def run(
 ) -> None:
     """Evaluate a checkpoint on a dataset's query/gallery: mAP, Rank-1/5/10, mINP (+ re-ranked).
 
-    Direct cross-dataset evaluation is just this command with a model trained on another
-    dataset (e.g. a Duke checkpoint with --dataset market). mAP is non-interpolated AP; queries
-    without a correct match in another camera are skipped and counted.
+    Direct cross-dataset evaluation is just eval of a model trained on another dataset.
+
+    Example: a Duke checkpoint with --dataset market --data-root MARKET_ROOT.
+
+    mAP is non-interpolated; queries with no match in another camera are skipped and counted.
     """
     config = resolve_config(
         EvalConfig,
