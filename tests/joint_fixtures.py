@@ -15,7 +15,7 @@ from reidkit.models.identity import IdentityEncoder
 from reidkit.models.structure import StructureEncoder
 from reidkit.runs import save_stage
 
-SIZE = (64, 40)  # smallest size the ASPP (dilation 9 on a H/4 × W/4 map) accepts
+SIZE = (40, 40)  # small, and the ASPP (dilation 9 on the H/4 × W/4 map) still fits
 ANGLES = (45, 90, 135, 180, 225, 270, 315)
 COLOURS = [(220, 30, 30), (30, 200, 40), (40, 60, 230), (230, 220, 40), (200, 40, 220),
            (40, 210, 220)]
@@ -62,6 +62,17 @@ def make_market(root: Path, mesh_root: Path, ids: int = 6, per_cam: int = 4) -> 
                         _mesh(k + len(sub)).save(out)
 
 
+def make_warmup(run: Path, data_root: Path) -> Path:
+    """warmup.pt as the warm-up stage writes it (random resnet18 E_id), for a real gen-warmup."""
+    torch.manual_seed(0)
+    path = run / "warmup.pt"
+    save_stage(path, stage="warmup", models={"E_id": IdentityEncoder("resnet18").state_dict()},
+               config={"dataset": "market", "data_root": str(data_root), "arch": "resnet18",
+                       "size": list(SIZE), "baseline": "jvtc"},
+               epoch=1, extra={"eval_temporal": False})
+    return path
+
+
 def make_gen_warmup(run: Path, data_root: Path, mesh_root: Path, **extra_config) -> Path:
     """gen-warmup.pt from fresh resnet18 E_id, E_str, G, D (stands in for the upstream stages)."""
     torch.manual_seed(0)
@@ -87,23 +98,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def ddp_worker(rank: int, world: int, port: int, config_kwargs: dict, out_dir: str) -> None:
-    """One torchrun-like rank: environment as torchrun sets it, then run train-joint and keep a
-    copy of the memory bank and labels after every step (torch.multiprocessing.spawn target)."""
+def ddp_worker(rank: int, world: int, phases: list[tuple[int, dict]], out_dir: str) -> None:
+    """One torchrun-like rank (torch.multiprocessing.spawn target): for each (port, config) phase,
+    the environment torchrun sets, then train-joint, keeping a copy of the memory bank and labels
+    after every step. Several phases in one process spare the start-up of new processes."""
     import os
 
     from reidkit import log
     from reidkit.train.joint import TrainJointConfig, run_train_joint
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     log.set_quiet(True)
-    seen: list[dict] = []
+    for phase, (port, config_kwargs) in enumerate(phases):
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                          WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+        seen: list[dict] = []
 
-    def observe(step: dict) -> None:
-        seen.append({"iteration": step["iteration"], "memory": step["memory"].clone(),
-                     "labels": step["labels"].clone()})
+        def observe(step: dict, seen: list[dict] = seen) -> None:
+            seen.append({"iteration": step["iteration"], "memory": step["memory"].clone(),
+                         "labels": step["labels"].clone()})
 
-    result = run_train_joint(TrainJointConfig(**config_kwargs), observer=observe)
-    torch.save({"steps": seen, "history": result["history"]}, Path(out_dir) / f"rank{rank}.pt")
+        result = run_train_joint(TrainJointConfig(**config_kwargs), observer=observe)
+        torch.save({"steps": seen, "history": result["history"]},
+                   Path(out_dir) / f"phase{phase}-rank{rank}.pt")

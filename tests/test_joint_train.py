@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
-from joint_fixtures import make_gen_warmup, make_market  # noqa: E402
+from joint_fixtures import make_gen_warmup, make_market, make_warmup  # noqa: E402
 
 from commands.app import app  # noqa: E402
 from reidkit import log  # noqa: E402
@@ -76,12 +76,18 @@ def test_resume_mid_epoch_reproduces_uninterrupted_run(tiny):
 
 
 def test_cli_gan_run_hands_over_and_resumes(tiny, tmp_path):
-    run = _fresh_run(tiny, "cli")
+    """warmup.pt → the real `reidkit gen-warmup` → `reidkit train-joint`, no extra flags."""
+    run = tiny / "cli"
+    make_warmup(run, tiny / "data")
+    runner = CliRunner()
+    made = runner.invoke(app, ["gen-warmup", "--run", str(run), "--mesh-root", str(tiny / "mesh"),
+                               "--batch", "2", "--iters-per-epoch", "1", "--epochs", "1",
+                               "--device", "cpu", "--workers", "0"])
+    assert made.exit_code == 0, made.output
     toml = tmp_path / "joint.toml"
     toml.write_text("k1 = 6\nk2 = 2\nmin_samples = 2\nworkers = 0\n")
     args = ["train-joint", "--run", str(run), "--epochs", "1", "--iters-per-epoch", "1",
             "--batch-size", "2", "--eps", "0.6", "--device", "cpu", "--config", str(toml)]
-    runner = CliRunner()
     log.set_quiet(False)
     first = runner.invoke(app, [*args, "--json"])
     assert first.exit_code == 0, first.output
