@@ -61,21 +61,10 @@ def timed(fn, repeats: int, device: torch.device) -> list[float]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="resnet50", help="E_id backbone")
-    parser.add_argument("--batch", type=int, default=16, help="images per iteration")
-    parser.add_argument("--size", default="256x128", help="HEIGHTxWIDTH")
-    parser.add_argument("--iters", type=int, default=3, help="timed iterations (after 1 warm-up)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def time_step(args: argparse.Namespace, device: torch.device, memory: MemoryBank,
+              gen: torch.Generator) -> None:
+    """Median wall time of full joint iterations on random images and meshes."""
     h, w = (int(v) for v in args.size.split("x"))
-    device = torch.device(args.device)
-    torch.manual_seed(0)
     E_id = IdentityEncoder(args.arch)
     models = {"E_id": E_id, "E_str": StructureEncoder(),
               "G": Generator(id_chunk=E_id.part_dim // 4), "D": Discriminator()}
@@ -88,19 +77,13 @@ def main() -> None:
                                 + list(models["G"].parameters()), lr=1e-4, betas=(0.0, 0.999)),
         "dis": torch.optim.Adam(models["D"].parameters(), lr=1e-4, betas=(0.0, 0.999)),
     }
-    n = 12936
-    memory = MemoryBank(n).to(device)
-    memory.init_features(torch.randn(n, 512, device=device))
-    memory.set_labels(torch.randint(0, 520, (n,), device=device))
-    gen = torch.Generator(device=device).manual_seed(0)
     ctx = DistContext(0, 1, 0, device)
     settings = StepSettings(ctx=lambda: autocast(device, args.amp))
-    b = args.batch
+    b, n = args.batch, len(memory)
 
     def step():
         batch = (torch.randn(b, 3, h, w, device=device), torch.randn(b, 1, h, w, device=device),
-                 torch.randn(b, 1, h, w, device=device),
-                 torch.randperm(n, device=device)[:b])
+                 torch.randn(b, 1, h, w, device=device), torch.randperm(n, device=device)[:b])
         joint_step(models, opts, memory, batch, gen, settings, ctx)
 
     times = timed(step, args.iters + 1, device)[1:]
@@ -110,6 +93,30 @@ def main() -> None:
           f"median {per:.2f} s over {len(times)} ({', '.join(f'{t:.2f}' for t in times)}), "
           f"{b / per:.1f} images/s")
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="resnet50", help="E_id backbone")
+    parser.add_argument("--batch", type=int, default=16, help="images per iteration")
+    parser.add_argument("--size", default="256x128", help="HEIGHTxWIDTH")
+    parser.add_argument("--iters", type=int, default=3, help="timed iterations (after 1 warm-up)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    parser.add_argument("--sampling-only", action="store_true",
+                        help="time only the memory sampling + losses (no networks)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    n, b = 12936, args.batch
+    memory = MemoryBank(n).to(device)
+    memory.init_features(torch.randn(n, 512, device=device))
+    memory.set_labels(torch.randint(0, 520, (n,), device=device))
+    gen = torch.Generator(device=device).manual_seed(0)
+    if not args.sampling_only:
+        time_step(args, device, memory, gen)
     f = F.normalize(torch.randn(b, 512, device=device), dim=1)
     f_new = F.normalize(torch.randn(b, 512, device=device), dim=1)
     idx = torch.randperm(n, device=device)[:b]
