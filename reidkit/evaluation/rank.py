@@ -5,15 +5,18 @@ items; queries left with no correct match are skipped and counted. AP is non-int
 (Σ_k precision@k · rel_k / num_rel); mINP (fast-reid) is num_rel / rank of the last match.
 
 No row is sorted: only the ranks of the correct matches matter. Each query's matches come from
-a pid → gallery-index table (a few dozen distances, sorted); one pass over the query's distance
-row keeps the items closer than its last match (usually a handful), and their positions among
-the match distances (`searchsorted`) give how many non-matches precede each match:
-rank_k = that count + k. Work is one comparison per distance plus the few kept items, instead
-of a sort of every row. A non-match at exactly the distance of a match is ranked after it.
+a pid → gallery-index table (a few dozen distances, sorted); one comparison pass over the
+query's distance row keeps the items closer than its last match (usually a handful), which are
+merged with the match distances by sorting those few values: the non-matches before the k-th
+match give rank_k = that count + k. Work is one comparison per distance plus a sort of the few
+kept items, instead of a sort of every row. A non-match at exactly the distance of a match is
+ranked after it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,21 +99,48 @@ def _chunk_scores(
     r, c = torch.nonzero(dist < last, as_tuple=True)  # items ranked before the last match
     other = (gp[c] != qp[r]) & (gp[c] != JUNK_PID)
     r, values = r[other], dist[r[other], c[other]]
-    per_row = torch.bincount(r, minlength=rows)
-    width = max(int(per_row.max()) if len(r) else 0, 1)
-    within = torch.arange(len(r), device=device) - (torch.cumsum(per_row, 0) - per_row)[r]
-    padded = torch.full((rows, width), float("inf"), dtype=dist.dtype, device=device)
-    padded[r, within] = values
-    slot = torch.searchsorted(rel, padded, right=True)  # matches at or before each item
-    offsets = torch.arange(0, rows * (m + 1), m + 1, device=device)[:, None]
-    hist = torch.bincount((slot + offsets).flatten(), minlength=rows * (m + 1)).view(rows, m + 1)
+    t_row, t_k = torch.nonzero(torch.arange(m, device=device)[None, :] < num_rel[:, None],
+                               as_tuple=True)
+    # Merge non-matches and match distances per query: order by (query, distance), a match
+    # before a non-match at the same distance; the non-matches before the k-th match are then
+    # its position in the query's run minus k.
+    rows_all = torch.cat([r, t_row])
+    is_t = torch.cat([torch.zeros_like(r), torch.ones_like(t_row)])
+    order = torch.argsort(is_t, descending=True, stable=True)
+    keys = torch.cat([values, rel[t_row, t_k]])
+    order = order[torch.argsort(keys[order], stable=True)]
+    order = order[torch.argsort(rows_all[order], stable=True)]
+    sorted_t = is_t[order]
+    run_start = torch.cumsum(torch.bincount(rows_all, minlength=rows), 0)
+    run_start = run_start - torch.bincount(rows_all, minlength=rows)
+    position = torch.arange(len(order), device=device) - run_start[rows_all[order]]
+    at_t = order[sorted_t == 1] - len(r)  # index into (t_row, t_k), in merged order
+    before = position[sorted_t == 1] - t_k[at_t]
+    ranks = torch.zeros(rows, m, dtype=torch.float64, device=device)
+    ranks[t_row[at_t], t_k[at_t]] = before.to(torch.float64)
     k = torch.arange(1, m + 1, device=device, dtype=torch.float64)
-    ranks = hist.cumsum(1)[:, :m].to(torch.float64) + k
+    ranks = ranks + k
     counted = k[None, :] <= num_rel[:, None]
     denom = num_rel.clamp(min=1).to(torch.float64)
     ap = torch.where(counted, k / ranks, 0.0).sum(1) / denom
     last_rank = ranks.gather(1, (num_rel - 1).clamp(min=0)[:, None]).squeeze(1)
     return num_rel, ranks[:, 0], ap, num_rel.to(torch.float64) / last_rank
+
+
+@contextmanager
+def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """On CPU, run with one torch thread: the work is one memory-bound pass plus many small ops,
+    where thread hand-offs cost more than they give (10× the CPU time with 2 threads on a busy
+    2-core machine). The caller's thread count is restored."""
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def evaluate_rank(
@@ -121,11 +151,12 @@ def evaluate_rank(
     g_camids: Any,
     max_rank: int = 50,
     *,
-    chunk_elements: int = 1 << 20,
+    chunk_elements: int = 1 << 22,
 ) -> RankResult:
     """Score a query × gallery distance matrix (NumPy or torch; runs where the tensor lives).
 
-    Queries are processed in blocks of about `chunk_elements` distances to bound memory.
+    Queries are processed in blocks of about `chunk_elements` distances to bound memory
+    (the kept items of a block are at most that many).
     """
     dist = distmat if isinstance(distmat, torch.Tensor) else torch.as_tensor(np.asarray(distmat))
     if not dist.is_floating_point():
@@ -142,17 +173,18 @@ def evaluate_rank(
     valid = 0
     thresholds = torch.arange(1, max_rank + 1, device=device, dtype=torch.float64)
     rows = min(num_q, max(1, chunk_elements // max(num_g, 1)))
-    same_pid = _same_pid_table(qp, gp)
-    for start in range(0, num_q, rows):
-        end = min(start + rows, num_q)
-        num_rel, first, ap, inp = _chunk_scores(
-            dist[start:end], qp[start:end], qc[start:end], gp, gc, same_pid[start:end]
-        )
-        ok = num_rel > 0
-        valid += int(ok.sum())
-        cmc += (first[ok, None] <= thresholds[None, :]).sum(0)
-        ap_sum = ap_sum + ap[ok].sum()
-        inp_sum = inp_sum + inp[ok].sum()
+    with _one_cpu_thread(device):
+        same_pid = _same_pid_table(qp, gp)
+        for start in range(0, num_q, rows):
+            end = min(start + rows, num_q)
+            num_rel, first, ap, inp = _chunk_scores(
+                dist[start:end], qp[start:end], qc[start:end], gp, gc, same_pid[start:end]
+            )
+            ok = num_rel > 0
+            valid += int(ok.sum())
+            cmc += (first[ok, None] <= thresholds[None, :]).sum(0)
+            ap_sum = ap_sum + ap[ok].sum()
+            inp_sum = inp_sum + inp[ok].sum()
     if valid == 0:
         raise DatasetError(
             f"none of the {num_q} queries has a correct match in the gallery "
