@@ -27,9 +27,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool | None,
+        bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
-    ] = None,
+    ] = False,
 ) -> None:
     """Unsupervised person re-identification with GCL."""
 
@@ -48,6 +48,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("generate", "generate"),
     ("score-gen", "score_gen"),
     ("import", "import_ckpt"),
+    ("demo", "demo"),
     ("recipes", "recipes"),
 ]
 

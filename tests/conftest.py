@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
+import os
+
+# Idle OpenMP threads sleep instead of spinning: with spawned worker processes (DDP tests) and
+# two cores, spinning threads starve each other (about 10x slower steps).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from reidkit import log
 
