@@ -29,6 +29,17 @@ def param_groups(model: nn.Module, lr: float, new_layer_mult: float) -> list[dic
     ]
 
 
+def step_decay_sgd(model: nn.Module, config: Any) -> torch.optim.Optimizer:
+    """JVTC/MMCL optimiser: nesterov SGD with the new head layers at a multiple of the lr."""
+    return torch.optim.SGD(
+        param_groups(model, config.lr, config.new_layer_mult),
+        lr=config.lr,
+        momentum=config.sgd_momentum,
+        weight_decay=config.weight_decay,
+        nesterov=True,
+    )
+
+
 class Method(ABC):
     """A warm-up method bound to a model, the training records and a device."""
 

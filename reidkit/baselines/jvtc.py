@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from reidkit.baselines.base import Method, cluster, label_stats, param_groups, train_features
+from reidkit.baselines.base import Method, cluster, label_stats, step_decay_sgd, train_features
 from reidkit.baselines.losses import local_consistency_loss, memory_multilabel_loss, memory_update
 from reidkit.data.augment import MultiView, train_transform
 from reidkit.data.samplers import random_batches
@@ -28,14 +28,7 @@ class JVTC(Method):
         self.labels: np.ndarray | None = None
 
     def build_optimizer(self) -> torch.optim.Optimizer:
-        cfg = self.config
-        return torch.optim.SGD(
-            param_groups(self.model, cfg.lr, cfg.new_layer_mult),
-            lr=cfg.lr,
-            momentum=cfg.sgd_momentum,
-            weight_decay=cfg.weight_decay,
-            nesterov=True,
-        )
+        return step_decay_sgd(self.model, self.config)
 
     def transform(self) -> Callable:
         return MultiView(train_transform(tuple(self.config.size)), views=self.config.views)
