@@ -48,8 +48,8 @@ PRESETS = {
                         warmup_iters=6, gen_epochs=1, gen_iters=6, joint_epochs=1, joint_iters=6,
                         generate_limit=16),
     "default": DemoPreset(ids=60, cameras=4, images_per_id=12, size=(128, 64), warmup_epochs=8,
-                          warmup_iters=20, gen_epochs=3, gen_iters=40, joint_epochs=3,
-                          joint_iters=30, generate_limit=64),
+                          warmup_iters=20, gen_epochs=3, gen_iters=25, joint_epochs=3,
+                          joint_iters=20, generate_limit=64),
 }
 
 
