@@ -8,18 +8,23 @@ Prints seconds per iteration and images/s for:
   R1 penalty recomputed for each of the three fakes) — the baseline "ours must not be slower";
 - on CUDA also fp32 vs bf16 autocast vs bf16 + channels-last.
 
+The CPU allocator is tuned as the `reidkit` CLI tunes it (`reidkit.device.tune_cpu_allocator`)
+unless `--no-allocator-tuning` is given; peak resident memory is printed at the end.
+
     python benchmarks/bench_gan_step.py [--iters 3] [--batch 16] [--size 256x128] [--skip-reference]
+        [--no-allocator-tuning]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import resource
 import time
 
 import torch
 
-from reidkit.device import autocast
+from reidkit.device import autocast, tune_cpu_allocator
 from reidkit.models.discriminator import Discriminator
 from reidkit.models.generator import Generator
 from reidkit.models.identity import IdentityEncoder
@@ -35,7 +40,8 @@ def build(device, channels_last=False):
     for m in models.values():
         m.to(device=device, memory_format=fmt)
     kw = dict(lr=1e-4, betas=(0.0, 0.999), weight_decay=5e-4)
-    opt_g = torch.optim.Adam(list(models["E_str"].parameters()) + list(models["G"].parameters()), **kw)
+    generator_params = list(models["E_str"].parameters()) + list(models["G"].parameters())
+    opt_g = torch.optim.Adam(generator_params, **kw)
     opt_d = torch.optim.Adam(models["D"].parameters(), **kw)
     return models, opt_g, opt_d
 
@@ -116,11 +122,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", default="256x128")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--no-allocator-tuning", action="store_true")
     args = parser.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
     cpu = torch.device("cpu")
+    tuned = not args.no_allocator_tuning and tune_cpu_allocator()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch {args.batch}, "
-          f"{h}x{w}, E_id resnet50 frozen", flush=True)
+          f"{h}x{w}, E_id resnet50 frozen, allocator tuned: {tuned}", flush=True)
     ours = run(cpu, "CPU reidkit gan_step", args.batch, h, w, args.iters)
     if not args.skip_reference:
         ref = run(cpu, "CPU reference-style step", args.batch, h, w, args.iters, reference=True)
@@ -136,6 +144,8 @@ def main() -> None:
         print(f"CUDA AMP + channels-last over fp32: {base / fast:.2f}x images/s")
     else:
         print("no CUDA device: GPU figures skipped")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"peak resident memory {peak:.2f} GB")
 
 
 if __name__ == "__main__":

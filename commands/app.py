@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from reidkit import __version__
+from reidkit.device import tune_cpu_allocator
 
 app = typer.Typer(
     name="reidkit",
@@ -32,6 +33,7 @@ def _root(
     ] = False,
 ) -> None:
     """Unsupervised person re-identification with GCL."""
+    tune_cpu_allocator()
 
 
 # (command name, module under commands/): each module defines `run`, whose docstring's first
