@@ -46,6 +46,10 @@ def main() -> None:
     parser.add_argument("--size", default="64x32")
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-warmup"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=10, help="iterations per epoch")
+    parser.add_argument("--eval-every", type=int, default=0, help="0 = only after the last epoch")
+    parser.add_argument("--source-root", type=Path, help="UDA: a labelled synth set as source")
+    parser.add_argument("--source-epochs", type=int, default=4)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     size = tuple(int(v) for v in args.size.split("x"))
@@ -58,6 +62,12 @@ def main() -> None:
         flush=True,
     )
     summary = {"untrained": {"mAP": untrained["mAP"], "rank1": untrained["rank1"]}}
+    uda = {}
+    if args.source_root:
+        uda = dict(source="market", source_root=args.source_root, source_epochs=args.source_epochs,
+                   source_iters=args.iters, source_batch_size=16)
+    else:
+        args.source_epochs = 0
     for name in args.baselines.split(","):
         config = warmup_config(
             None,
@@ -69,11 +79,12 @@ def main() -> None:
             pretrained="none",
             size=size,
             epochs=args.epochs,
-            eval_every=args.epochs,
+            eval_every=args.eval_every or args.epochs + args.source_epochs,
             device="cpu",
             workers=0,
             overwrite=True,
-            **SHORT[name],
+            **{**SHORT[name], "iters": args.iters},
+            **uda,
         )
         began = time.monotonic()
         result = run_warmup(config)
@@ -89,7 +100,7 @@ def main() -> None:
             "mAP": test["mAP"],
             "rank1": test["rank1"],
             "seconds": seconds,
-            "settings": SHORT[name],
+            "settings": {**SHORT[name], "iters": args.iters},
             "epochs": args.epochs,
         }
     print(json.dumps(summary, indent=2))

@@ -66,3 +66,19 @@ def test_multiview_shapes_and_transforms():
     pair = MultiView([strong_transform((32, 16)), plain_transform((32, 16))])(image)
     assert pair.shape == (2, 3, 32, 16)
     assert torch.equal(pair[1], plain_transform((32, 16))(image))  # the plain view is deterministic
+
+
+@pytest.mark.parametrize(("size", "pad"), [((256, 128), 10), ((128, 64), 5), ((64, 32), 2)])
+def test_crop_shift_scales_with_the_image(size, pad):
+    """A bright dot at the centre moves by at most the padding, and by that much for some draw."""
+    h, w = size
+    canvas = np.zeros((h, w, 3), dtype=np.uint8)
+    canvas[h // 2, w // 2] = 255
+    transform = train_transform(size, flip=False, erasing=0.0)
+    torch.manual_seed(0)
+    shifts = []
+    for _ in range(200):
+        out = transform(Image.fromarray(canvas))[0]
+        row, col = np.unravel_index(int(out.argmax()), out.shape)
+        shifts.append(max(abs(row - h // 2), abs(col - w // 2)))
+    assert max(shifts) == pad

@@ -13,17 +13,25 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def scaled_pad(size: tuple[int, int]) -> int:
+    """The ReID crop padding, 10 px at the standard 256×128, scaled with the image width: a
+    fixed 10 px would shift a 64×32 image by a third of its width and stall short runs."""
+    return round(10 * size[1] / 128)
+
+
 def train_transform(
     size: tuple[int, int],
     *,
     flip: bool = True,
-    pad: int = 10,
+    pad: int | None = None,
     erasing: float = 0.5,
     blur: float = 0.0,
     color_jitter: float = 0.0,
 ) -> Callable[[Image.Image], torch.Tensor]:
     """Resize, flip, pad + random crop, optional colour jitter / Gaussian blur, ImageNet
-    normalisation, random erasing (probabilities 0 switch a step off)."""
+    normalisation, random erasing (probabilities 0 switch a step off; `pad` None = scaled)."""
+    if pad is None:
+        pad = scaled_pad(size)
     steps: list[Callable] = [T.Resize(size, interpolation=T.InterpolationMode.BICUBIC)]
     if flip:
         steps.append(T.RandomHorizontalFlip(0.5))
@@ -52,8 +60,9 @@ def plain_transform(size: tuple[int, int]) -> Callable[[Image.Image], torch.Tens
 
 
 def strong_transform(size: tuple[int, int]) -> Callable[[Image.Image], torch.Tensor]:
-    """ICE's strong augmentation: flip, pad 10 + crop, Gaussian blur (p 0.5), erasing (p 0.6)."""
-    return train_transform(size, flip=True, pad=10, erasing=0.6, blur=0.5)
+    """ICE's strong augmentation: flip, pad (10 at 256×128) + crop, Gaussian blur (p 0.5),
+    erasing (p 0.6)."""
+    return train_transform(size, flip=True, erasing=0.6, blur=0.5)
 
 
 class MultiView:

@@ -127,7 +127,7 @@ def train_dataset(config: Any, info: dict[str, Any], records: list[ImageRecord])
         from reidkit.data.augment import plain_transform, train_transform
         from reidkit.data.image_dataset import ImageDataset
 
-        transform = (train_transform(size, flip=True, pad=10, erasing=0.5, color_jitter=0.5)
+        transform = (train_transform(size, flip=True, erasing=0.5, color_jitter=0.5)
                      if config.augment else plain_transform(size))
         return ImageDataset(records, transform)
     from reidkit.data.mesh_pairs import MeshPairDataset
