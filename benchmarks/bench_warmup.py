@@ -32,7 +32,7 @@ SHORT = {
         "relabel_every": 1,
         "temporal_start": 1,
     },
-    "ice": {"batch_size": 16, "iters": 10, "warmup_epochs": 0},
+    "ice": {"batch_size": 16, "iters": 10, "warmup_epochs": 0, "eps": 0.45},
     "mmcl": {"batch_size": 16, "iters": 10, "single_label_epochs": 0},
 }
 

@@ -121,6 +121,11 @@ def test_gen_warmup_bad_inputs_exit_2(tiny, tmp_path):
     result = runner.invoke(app, ["gen-warmup", "--run", str(tiny["run"]), "--mesh-root",
                                  str(tiny["mesh"]), "--feat-variant", "odd", *FAST])
     assert result.exit_code == 2
+    for size in ("36x40", "42x40"):  # too small; not a multiple of 4
+        result = runner.invoke(app, ["gen-warmup", "--run", str(tiny["run"]), "--mesh-root",
+                                     str(tiny["mesh"]), "--size", size, *FAST])
+        assert result.exit_code == 2 and "does not fit the generator" in " ".join(result.output.split())
+        assert "Traceback" not in result.output
 
 
 def test_missing_renders_are_counted(tiny, tmp_path):

@@ -5,7 +5,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from reidkit.errors import ConfigError
 from reidkit.models.blocks import ConvBlock, ResBlock, init_kaiming
+
+MIN_SIDE = 40  # two stride-2 convs, then ASPP's dilation-9 reflect padding needs a side ≥ 10
+
+
+def check_gan_size(size: tuple[int, int]) -> None:
+    """Refuse an image size E_str and G cannot work at, before any data is read: each side must
+    be a multiple of 4 (G paints 4× the structure map) and at least 40."""
+    h, w = size
+    if h % 4 or w % 4 or min(h, w) < MIN_SIDE:
+        raise ConfigError(
+            f"image size {h}x{w} does not fit the generator: each side must be a multiple of 4 "
+            f"and at least {MIN_SIDE}",
+            fix="warm up at such a size (warmup --size) or give gen-warmup --size, e.g. 256x128",
+        )
 
 
 class ASPP(nn.Module):

@@ -25,7 +25,7 @@ from reidkit.models.discriminator import Discriminator
 from reidkit.models.generator import Generator
 from reidkit.models.identity import IdentityEncoder
 from reidkit.models.loading import load_identity_encoder
-from reidkit.models.structure import StructureEncoder
+from reidkit.models.structure import StructureEncoder, check_gan_size
 from reidkit.runs import load_stage, require_stage, stage_path
 from reidkit.train.gan import FEAT_VARIANTS, GAN_TYPES, GanWeights, gan_step, set_requires_grad
 from reidkit.train.rng import SeededItems, capture_rng, item_seed, restore_rng
@@ -122,6 +122,7 @@ def _fill_from_parent(config: GenWarmupConfig, info: dict[str, Any]) -> GenWarmu
     if config.mesh_root is None:
         raise ConfigError("no mesh folder given",
                           fix="pass --mesh-root (the output of `reidkit mesh`)")
+    check_gan_size(config.size)
     return config
 
 

@@ -131,7 +131,9 @@ def train_dataset(config: Any, info: dict[str, Any], records: list[ImageRecord])
                      if config.augment else plain_transform(size))
         return ImageDataset(records, transform)
     from reidkit.data.mesh_pairs import MeshPairDataset
+    from reidkit.models.structure import check_gan_size
 
+    check_gan_size(size)
     return MeshPairDataset(records, info["mesh_root"], split="train", size=size)
 
 
