@@ -1,9 +1,11 @@
 """Short CPU warm-ups on a synthetic dataset: test mAP of the untrained E_id vs after each baseline.
 
     python benchmarks/bench_warmup.py --data-root /tmp/synth-default [--baselines jvtc,ice,mmcl]
-        [--epochs 3] [--size 64x32] [--out /tmp/bench-warmup]
+        [--epochs 2] [--iters 10] [--eval-every N] [--size 64x32] [--out /tmp/bench-warmup]
+        [--source-root /tmp/synth-src --source-epochs 4]   # UDA from a labelled synth set
 
-Prints one line per baseline: untrained mAP / Rank-1, warmed-up mAP / Rank-1, wall time.
+Prints one line per baseline: untrained mAP / Rank-1, warmed-up mAP / Rank-1, wall time (with
+--eval-every, also the test mAP after every N epochs, source epochs included).
 """
 
 from __future__ import annotations
