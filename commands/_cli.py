@@ -96,7 +96,9 @@ def parse_csv(text: str | None, cast: Callable[[str], Any] = str, option: str = 
         try:
             items.append(cast(part))
         except ValueError:
-            raise typer.BadParameter(f"'{part}' in '{text}' is not valid", param_hint=option) from None
+            raise typer.BadParameter(
+                f"'{part}' in '{text}' is not valid", param_hint=option
+            ) from None
     return items
 
 
@@ -105,7 +107,9 @@ def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise typer.BadParameter(f"'{text}' is not HEIGHTxWIDTH, e.g. 256x128", param_hint=option) from None
+        raise typer.BadParameter(
+            f"'{text}' is not HEIGHTxWIDTH, e.g. 256x128", param_hint=option
+        ) from None
     if h <= 0 or w <= 0:
         raise typer.BadParameter("height and width must be positive", param_hint=option)
     return h, w

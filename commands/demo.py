@@ -15,22 +15,35 @@ from reidkit.demo import DemoConfig, run_demo
 @user_errors
 def run(
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Folder for everything the demo writes; re-running resumes.")
+        Path,
+        typer.Option("--out", help="Folder for everything the demo writes; re-running resumes."),
     ] = Path("demo-run"),
     quick: Annotated[
-        bool, typer.Option("--quick", help="Tiny sizes and budgets (about 3 minutes on 2 CPU cores; used by CI).")
+        bool,
+        typer.Option(
+            "--quick",
+            help="Tiny sizes and budgets (about 3 minutes on 2 CPU cores; used by CI).",
+        ),
     ] = False,
     inception_weights: Annotated[
         Path | None,
         typer.Option("--inception-weights",
-                     help="pytorch-fid Inception weights for real FID; without them (and none in the "
-                     "torch hub cache) FID is computed with an untrained network and marked so."),
+                     help="pytorch-fid Inception weights for real FID; without them (and none in "
+                     "the torch hub cache) FID is computed with an untrained network and marked "
+                     "so."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data and training.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the synthetic data and training.")
+    ] = 0,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
 ) -> None:
-    """Run the whole pipeline on a synthetic dataset: synth → mesh → warmup → gen-warmup → train-joint → eval → generate → score-gen."""
+    """Run the whole pipeline on a synthetic dataset.
+
+    synth → mesh → warmup → gen-warmup → train-joint → eval → generate → score-gen.
+
+    Re-running resumes after the last finished stage.
+    """
     config = resolve_config(DemoConfig, None, out=out_dir, quick=quick, device=device, seed=seed,
                             inception_weights=inception_weights)
     summary = run_demo(config)
@@ -46,7 +59,9 @@ def run(
     print_table(f"Generation quality{marker}", ["row", "FID", "SSIM mean", "SSIM std", "images"],
                 [(r["name"], r["fid"], r["ssim_mean"], r["ssim_std"], r["images"])
                  for r in gen["rows"]])
-    out.print(f"finished in {summary['seconds']:.0f} s; results: {summary['out']}/demo-results.json")
+    out.print(
+        f"finished in {summary['seconds']:.0f} s; results: {summary['out']}/demo-results.json"
+    )
     for label, paths in summary["images"].items():
         shown = paths if isinstance(paths, str) else ", ".join(paths[:3]) or "(none)"
         out.print(f"  {label.replace('_', ' ')}: {shown}")

@@ -18,27 +18,100 @@ from commands._cli import (
     user_errors,
 )
 
+HELP = {
+    "run": "Run folder holding warmup.pt; gen-warmup.pt is written there.",
+    "mesh-root": "Renders written by `reidkit mesh` (or the authors' archives).",
+    "init": "Take E_id from this checkpoint (any that eval accepts) instead of <run>/warmup.pt.",
+    "dataset": "Dataset layout (default: from the warm-up checkpoint).",
+    "data-root": "Dataset folder (default: from the warm-up checkpoint).",
+    "size": "Input size HEIGHTxWIDTH (default: the warm-up's, else 256x128).",
+    "epochs": "Epochs over all training images (paper: 40).",
+    "iters-per-epoch": "Cap on iterations per epoch (quick runs).",
+    "lr": "Adam learning rate of E_str, G and D (paper: 1e-4).",
+    "feat-variant": (
+        "L_feat: paper (f_id_new + f_id_ori) or reference (the authors' code: f_id_ori + f_id_cyc)."
+    ),
+    "gan-type": "Adversarial loss: lsgan (reference, with R1) or log (paper's form).",
+    "amp": "bf16 autocast on CUDA (no effect on CPU).",
+    "channels-last": "Channels-last memory format (GPU speed-up).",
+    "sample-every": "Write a sample grid PNG into <run>/samples every N iterations (0 = never).",
+    "workers": "Data loader processes (-1: 0 on CPU, 4 on GPU).",
+    "seed": "Random seed (batch order, novel-view draws, initialisation).",
+    "resume": "Continue from <run>/gen-warmup.pt (its settings are kept).",
+}
+
 
 @user_errors
 def run(
-    run_dir: Annotated[Path | None, typer.Option("--run", help="Run folder holding warmup.pt; gen-warmup.pt is written there.")] = None,
-    mesh_root: Annotated[Path | None, typer.Option("--mesh-root", help="Renders written by `reidkit mesh` (or the authors' archives).")] = None,
-    init: Annotated[Path | None, typer.Option("--init", help="Take E_id from this checkpoint (any that eval accepts) instead of <run>/warmup.pt.")] = None,
-    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset layout (default: from the warm-up checkpoint).")] = None,
-    data_root: Annotated[Path | None, typer.Option("--data-root", help="Dataset folder (default: from the warm-up checkpoint).")] = None,
-    size: Annotated[str | None, typer.Option("--size", help="Input size HEIGHTxWIDTH (default: the warm-up's, else 256x128).")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs over all training images (paper: 40).")] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option("--run", help=HELP["run"]),
+    ] = None,
+    mesh_root: Annotated[
+        Path | None,
+        typer.Option("--mesh-root", help=HELP["mesh-root"]),
+    ] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option("--init", help=HELP["init"]),
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help=HELP["dataset"]),
+    ] = None,
+    data_root: Annotated[
+        Path | None,
+        typer.Option("--data-root", help=HELP["data-root"]),
+    ] = None,
+    size: Annotated[
+        str | None,
+        typer.Option("--size", help=HELP["size"]),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", help=HELP["epochs"]),
+    ] = None,
     batch: Annotated[int | None, typer.Option("--batch", help="Batch size (paper: 16).")] = None,
-    iters_per_epoch: Annotated[int | None, typer.Option("--iters-per-epoch", help="Cap on iterations per epoch (quick runs).")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate of E_str, G and D (paper: 1e-4).")] = None,
-    feat_variant: Annotated[str | None, typer.Option("--feat-variant", help="L_feat: paper (f_id_new + f_id_ori) or reference (the authors' code: f_id_ori + f_id_cyc).")] = None,
-    gan_type: Annotated[str | None, typer.Option("--gan-type", help="Adversarial loss: lsgan (reference, with R1) or log (paper's form).")] = None,
-    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (no effect on CPU).")] = None,
-    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="Channels-last memory format (GPU speed-up).")] = None,
-    sample_every: Annotated[int | None, typer.Option("--sample-every", help="Write a sample grid PNG into <run>/samples every N iterations (0 = never).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Data loader processes (-1: 0 on CPU, 4 on GPU).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (batch order, novel-view draws, initialisation).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from <run>/gen-warmup.pt (its settings are kept).")] = False,
+    iters_per_epoch: Annotated[
+        int | None,
+        typer.Option("--iters-per-epoch", help=HELP["iters-per-epoch"]),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option("--lr", help=HELP["lr"]),
+    ] = None,
+    feat_variant: Annotated[
+        str | None,
+        typer.Option("--feat-variant", help=HELP["feat-variant"]),
+    ] = None,
+    gan_type: Annotated[
+        str | None,
+        typer.Option("--gan-type", help=HELP["gan-type"]),
+    ] = None,
+    amp: Annotated[
+        bool | None,
+        typer.Option("--amp/--no-amp", help=HELP["amp"]),
+    ] = None,
+    channels_last: Annotated[
+        bool | None,
+        typer.Option("--channels-last/--no-channels-last", help=HELP["channels-last"]),
+    ] = None,
+    sample_every: Annotated[
+        int | None,
+        typer.Option("--sample-every", help=HELP["sample-every"]),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help=HELP["workers"]),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help=HELP["seed"]),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help=HELP["resume"]),
+    ] = False,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
@@ -61,4 +134,5 @@ def run(
     final = result["final"]
     rows = [[k, v] for k, v in final.items() if k not in ("epoch", "iteration")]
     rows += [["iterations", result["iterations"]], ["checkpoint", result["checkpoint"]]]
-    print_table(f"gen-warmup: epoch {final.get('epoch', '-')} (mean losses)", ["term", "value"], rows)
+    print_table(f"gen-warmup: epoch {final.get('epoch', '-')} (mean losses)", ["term", "value"],
+                rows)

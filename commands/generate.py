@@ -28,20 +28,72 @@ def _pair(text: str | None, option: str) -> tuple[str, str] | None:
     return items[0], items[1]
 
 
+HELP = {
+    "checkpoint": "gen-warmup.pt, train-joint.pt or a checkpoint written by `reidkit import`.",
+    "dataset": "Dataset layout (default: the checkpoint's).",
+    "data-root": "Dataset folder (default: the checkpoint's).",
+    "mesh-root": "Mesh renders folder (default: the checkpoint's).",
+    "split": "train, query, gallery or test (query + gallery).",
+    "angles": "Comma-separated rotations among 45,90,...,315 (default: all seven).",
+    "limit": "Only the first N images of the split.",
+    "out": "Output folder (default: <checkpoint folder>/generated).",
+    "swap": "A,B: draw A's structure with B's identity (file names or indices in the split).",
+    "interpolate": "A,B: interpolate the identity from A to B on A's structure (paper Fig. 7).",
+    "steps": "Interpolation steps, both ends included.",
+    "size": "HEIGHTxWIDTH (default: the checkpoint's).",
+}
+
+
 @user_errors
 def run(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="gen-warmup.pt, train-joint.pt or a checkpoint written by `reidkit import`.")],
-    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset layout (default: the checkpoint's).")] = None,
-    data_root: Annotated[Path | None, typer.Option("--data-root", help="Dataset folder (default: the checkpoint's).")] = None,
-    mesh_root: Annotated[Path | None, typer.Option("--mesh-root", help="Mesh renders folder (default: the checkpoint's).")] = None,
-    split: Annotated[str, typer.Option("--split", help="train, query, gallery or test (query + gallery).")] = "test",
-    angles: Annotated[str | None, typer.Option("--angles", help="Comma-separated rotations among 45,90,...,315 (default: all seven).")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N images of the split.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <checkpoint folder>/generated).")] = None,
-    swap: Annotated[str | None, typer.Option("--swap", help="A,B: draw A's structure with B's identity (file names or indices in the split).")] = None,
-    interpolate: Annotated[str | None, typer.Option("--interpolate", help="A,B: interpolate the identity from A to B on A's structure (paper Fig. 7).")] = None,
-    steps: Annotated[int, typer.Option("--steps", help="Interpolation steps, both ends included.")] = 8,
-    size: Annotated[str | None, typer.Option("--size", help="HEIGHTxWIDTH (default: the checkpoint's).")] = None,
+    checkpoint: Annotated[
+        Path,
+        typer.Option("--checkpoint", help=HELP["checkpoint"]),
+    ],
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help=HELP["dataset"]),
+    ] = None,
+    data_root: Annotated[
+        Path | None,
+        typer.Option("--data-root", help=HELP["data-root"]),
+    ] = None,
+    mesh_root: Annotated[
+        Path | None,
+        typer.Option("--mesh-root", help=HELP["mesh-root"]),
+    ] = None,
+    split: Annotated[
+        str,
+        typer.Option("--split", help=HELP["split"]),
+    ] = "test",
+    angles: Annotated[
+        str | None,
+        typer.Option("--angles", help=HELP["angles"]),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help=HELP["limit"]),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help=HELP["out"]),
+    ] = None,
+    swap: Annotated[
+        str | None,
+        typer.Option("--swap", help=HELP["swap"]),
+    ] = None,
+    interpolate: Annotated[
+        str | None,
+        typer.Option("--interpolate", help=HELP["interpolate"]),
+    ] = None,
+    steps: Annotated[
+        int,
+        typer.Option("--steps", help=HELP["steps"]),
+    ] = 8,
+    size: Annotated[
+        str | None,
+        typer.Option("--size", help=HELP["size"]),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 16,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,

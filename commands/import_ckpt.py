@@ -13,18 +13,62 @@ from reidkit.errors import ConfigError
 FORMATS = ("gcl",)
 
 
+HELP = {
+    "out": "Stage checkpoint to write, e.g. runs/x/train-joint.pt.",
+    "format": "Source format: gcl (the authors' gen_/dis_/id_*.pt, model_best.pth).",
+    "gen": "gen_XXXXXXXX.pt ({'gen': state_dict}: E_str, G, AdaIN MLPs).",
+    "dis": "dis_XXXXXXXX.pt ({'dis': state_dict}), optional (needed to train on).",
+    "id": "id_XXXXXXXX.pt ({'id': state_dict}) or model_best.pth (E_id).",
+    "stage": "Stage name to record: train-joint, gen-warmup, warmup or import.",
+    "dataset": "Dataset layout to record for later commands (market, duke, msmt, folder).",
+    "data-root": "Dataset folder to record for later commands.",
+    "mesh-root": "Mesh renders folder to record for later commands.",
+    "size": "Input size HEIGHTxWIDTH the weights were trained at.",
+}
+
+
 @user_errors
 def run(
-    out: Annotated[Path, typer.Option("--out", help="Stage checkpoint to write, e.g. runs/x/train-joint.pt.")],
-    fmt: Annotated[str, typer.Option("--format", help="Source format: gcl (the authors' gen_/dis_/id_*.pt, model_best.pth).")] = "gcl",
-    gen: Annotated[Path | None, typer.Option("--gen", help="gen_XXXXXXXX.pt ({'gen': state_dict}: E_str, G, AdaIN MLPs).")] = None,
-    dis: Annotated[Path | None, typer.Option("--dis", help="dis_XXXXXXXX.pt ({'dis': state_dict}), optional (needed to train on).")] = None,
-    id_path: Annotated[Path | None, typer.Option("--id", help="id_XXXXXXXX.pt ({'id': state_dict}) or model_best.pth (E_id).")] = None,
-    stage: Annotated[str, typer.Option("--stage", help="Stage name to record: train-joint, gen-warmup, warmup or import.")] = "train-joint",
-    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset layout to record for later commands (market, duke, msmt, folder).")] = None,
-    data_root: Annotated[Path | None, typer.Option("--data-root", help="Dataset folder to record for later commands.")] = None,
-    mesh_root: Annotated[Path | None, typer.Option("--mesh-root", help="Mesh renders folder to record for later commands.")] = None,
-    size: Annotated[str, typer.Option("--size", help="Input size HEIGHTxWIDTH the weights were trained at.")] = "256x128",
+    out: Annotated[
+        Path,
+        typer.Option("--out", help=HELP["out"]),
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help=HELP["format"]),
+    ] = "gcl",
+    gen: Annotated[
+        Path | None,
+        typer.Option("--gen", help=HELP["gen"]),
+    ] = None,
+    dis: Annotated[
+        Path | None,
+        typer.Option("--dis", help=HELP["dis"]),
+    ] = None,
+    id_path: Annotated[
+        Path | None,
+        typer.Option("--id", help=HELP["id"]),
+    ] = None,
+    stage: Annotated[
+        str,
+        typer.Option("--stage", help=HELP["stage"]),
+    ] = "train-joint",
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help=HELP["dataset"]),
+    ] = None,
+    data_root: Annotated[
+        Path | None,
+        typer.Option("--data-root", help=HELP["data-root"]),
+    ] = None,
+    mesh_root: Annotated[
+        Path | None,
+        typer.Option("--mesh-root", help=HELP["mesh-root"]),
+    ] = None,
+    size: Annotated[
+        str,
+        typer.Option("--size", help=HELP["size"]),
+    ] = "256x128",
     json_out: JsonOpt = False,
 ) -> None:
     """Import the authors' GCL checkpoints as a reidkit stage checkpoint."""

@@ -7,5 +7,5 @@ from pathlib import Path
 
 
 def asset_path(*parts: str) -> Path:
-    """Filesystem path of a shipped asset (works from a checkout, an editable or a wheel install)."""
+    """Filesystem path of a shipped asset (from a checkout, an editable or a wheel install)."""
     return Path(str(files("reidkit.assets").joinpath(*parts)))

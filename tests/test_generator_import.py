@@ -71,13 +71,15 @@ def test_round_trip_maps_every_tensor_with_equal_values():
 def test_reference_names_land_where_expected():
     ref = reference_states()
     models = import_gen({"gen": ref["gen"]})
-    assert torch.equal(models["G"]["mlp_scale.2.fc1.weight"], ref["gen"]["mlp_w3.model.0.fc.weight"])
+    assert torch.equal(models["G"]["mlp_scale.2.fc1.weight"],
+                       ref["gen"]["mlp_w3.model.0.fc.weight"])
     assert torch.equal(models["G"]["mlp_bias.0.fc3.bias"], ref["gen"]["mlp_b1.model.2.fc.bias"])
     assert torch.equal(models["E_str"]["aspp.dilated.1.1.conv.weight"],
                        ref["gen"]["enc_content.model.5.conv12.1.conv.weight"])
     assert torch.equal(models["G"]["up2.norm.gamma"], ref["gen"]["dec.model.5.norm.gamma"])
     dis = import_dis({"dis": ref["dis"]})["D"]
-    assert torch.equal(dis["scales.1.res.2.conv2.conv.weight"], ref["dis"]["cnns.1.7.model.1.conv.weight"])
+    assert torch.equal(dis["scales.1.res.2.conv2.conv.weight"],
+                       ref["dis"]["cnns.1.7.model.1.conv.weight"])
 
 
 def test_unknown_and_missing_keys_are_listed():
@@ -128,7 +130,8 @@ def test_import_cli_bad_input_exits_2(tmp_path):
     torch.save({"gen": {k: v for k, v in list(ref["gen"].items())[:-1]}}, tmp_path / "gen.pt")
     torch.save({"id": ref["id"]}, tmp_path / "id.pt")
     out = tmp_path / "x.pt"
-    result = CliRunner().invoke(app, ["import", "--format", "gcl", "--gen", str(tmp_path / "gen.pt"),
+    result = CliRunner().invoke(app, ["import", "--format", "gcl",
+                                      "--gen", str(tmp_path / "gen.pt"),
                                       "--id", str(tmp_path / "id.pt"), "--out", str(out)])
     assert result.exit_code == 2
     assert "missing" in result.output and not out.exists()

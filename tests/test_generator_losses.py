@@ -74,8 +74,10 @@ def test_log_form():
     expected = -torch.log(torch.sigmoid(s)).mean() - torch.log(torch.sigmoid(2 * s + 1)).mean()
     assert torch.allclose(generator_adv_loss(D, [fake], "log"), expected, rtol=1e-5)
     sr = (real * w).flatten(1).sum(1)
-    expected_d = (-torch.log(1 - torch.sigmoid(s)).mean() - torch.log(1 - torch.sigmoid(2 * s + 1)).mean()
-                  - torch.log(torch.sigmoid(sr)).mean() - torch.log(torch.sigmoid(2 * sr + 1)).mean())
+    expected_d = (-torch.log(1 - torch.sigmoid(s)).mean()
+                  - torch.log(1 - torch.sigmoid(2 * s + 1)).mean()
+                  - torch.log(torch.sigmoid(sr)).mean()
+                  - torch.log(torch.sigmoid(2 * sr + 1)).mean())
     loss, _ = discriminator_loss(D, real, [fake], gan_type="log", r1_weight=0.0)
     assert torch.allclose(loss, expected_d, rtol=1e-5)
 

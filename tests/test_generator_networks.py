@@ -63,7 +63,8 @@ def test_adain_matches_hand_computation():
     scale, bias = torch.randn(2, 3), torch.randn(2, 3)
     mean = x.mean(dim=(2, 3), keepdim=True)
     var = x.var(dim=(2, 3), unbiased=False, keepdim=True)
-    expected = (x - mean) / torch.sqrt(var + 1e-5) * scale[:, :, None, None] + bias[:, :, None, None]
+    expected = ((x - mean) / torch.sqrt(var + 1e-5) * scale[:, :, None, None]
+                + bias[:, :, None, None])
     assert torch.allclose(adain(x, scale, bias), expected, atol=1e-5)
 
 

@@ -124,7 +124,8 @@ def test_gen_warmup_bad_inputs_exit_2(tiny, tmp_path):
     for size in ("36x40", "42x40"):  # too small; not a multiple of 4
         result = runner.invoke(app, ["gen-warmup", "--run", str(tiny["run"]), "--mesh-root",
                                      str(tiny["mesh"]), "--size", size, *FAST])
-        assert result.exit_code == 2 and "does not fit the generator" in " ".join(result.output.split())
+        assert (result.exit_code == 2
+                and "does not fit the generator" in " ".join(result.output.split()))
         assert "Traceback" not in result.output
 
 

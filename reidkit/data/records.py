@@ -47,7 +47,7 @@ class ReidDataset:
         return getattr(self, split)
 
     def fingerprint(self) -> dict[str, Any]:
-        """Counts plus a hash of the file lists: stored in checkpoints to detect a changed dataset."""
+        """Counts and a hash of the file lists: checkpoints keep it to detect a changed dataset."""
         digest = hashlib.sha256()
         counts = {}
         for split in SPLITS:

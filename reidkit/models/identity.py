@@ -16,7 +16,10 @@ from torch.nn import functional as F
 from reidkit import log
 from reidkit.errors import WeightsError
 
-ARCHS = {"resnet50": (torchvision.models.resnet50, 2048), "resnet18": (torchvision.models.resnet18, 512)}
+ARCHS = {
+    "resnet50": (torchvision.models.resnet50, 2048),
+    "resnet18": (torchvision.models.resnet18, 512),
+}
 NUM_PARTS = 4
 
 
@@ -35,7 +38,9 @@ class IdentityEncoder(nn.Module):
         (block.conv2 if hasattr(block, "conv3") else block.conv1).stride = (1, 1)
         block.downsample[0].stride = (1, 1)
         self.arch, self.channels = arch, channels
-        self.conv1, self.bn1, self.relu, self.maxpool = base.conv1, base.bn1, base.relu, base.maxpool
+        self.conv1, self.bn1, self.relu, self.maxpool = (
+            base.conv1, base.bn1, base.relu, base.maxpool
+        )
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             base.layer1, base.layer2, base.layer3, base.layer4,
         )
