@@ -22,7 +22,7 @@ def run(
         bool,
         typer.Option(
             "--quick",
-            help="Tiny sizes and budgets (about 3 minutes on 2 CPU cores; used by CI).",
+            help="Tiny sizes and budgets (about 70 s on 2 CPU cores; used by CI).",
         ),
     ] = False,
     inception_weights: Annotated[
