@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reidkit.errors import ConfigError
-from reidkit.evaluation.rerank import re_ranking, re_ranking_features
+from reidkit.evaluation.rerank import re_ranking, re_ranking_distance, re_ranking_features
 
 
 def classic_re_ranking(q_g, q_q, g_g, k1=20, k2=6, lambda_value=0.3):
@@ -81,3 +81,22 @@ def test_rejects_bad_k():
     _, _, q_g, q_q, g_g = _problem(3, 10, 0)
     with pytest.raises(ConfigError):
         re_ranking(q_g, q_q, g_g, k1=4, k2=9)
+
+
+def test_custom_distance_in_row_blocks_matches_the_three_matrices():
+    """A distance of features and records (here: Euclidean plus a same-camera penalty, standing in
+    for the JVTC+ joint distance) re-ranked row by row equals re-ranking its full matrices."""
+    num_q, num_g = 9, 40
+    query, gallery, *_ = _problem(num_q, num_g, 3)
+    cams = np.random.default_rng(3).integers(0, 3, num_q + num_g)
+    q_rec, g_rec = list(cams[:num_q]), list(cams[num_q:])
+
+    def distance(a, b, a_cams, b_cams):
+        same = torch.as_tensor(np.equal.outer(np.asarray(a_cams), np.asarray(b_cams)))
+        return (2 - 2 * a @ b.T).clamp(min=0) + 0.3 * same
+
+    expect = classic_re_ranking(distance(query, gallery, q_rec, g_rec).numpy(),
+                                distance(query, query, q_rec, q_rec).numpy(),
+                                distance(gallery, gallery, g_rec, g_rec).numpy())
+    got = re_ranking_distance(distance, query, gallery, q_rec, g_rec, block=11)
+    np.testing.assert_allclose(got.numpy(), expect, atol=1e-5)

@@ -19,7 +19,7 @@ from reidkit.device import resolve_device
 from reidkit.errors import DatasetError
 from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.rank import evaluate_rank
-from reidkit.evaluation.rerank import re_ranking, re_ranking_features
+from reidkit.evaluation.rerank import re_ranking_distance, re_ranking_features
 
 DistanceFn = Callable[
     [torch.Tensor, torch.Tensor, Sequence[ImageRecord], Sequence[ImageRecord]], torch.Tensor
@@ -65,11 +65,7 @@ def evaluate_features(
         if distance is None:
             reranked = re_ranking_features(qf, gf)
         else:
-            reranked = re_ranking(
-                measure(qf, gf, query, gallery),
-                measure(qf, qf, query, query),
-                measure(gf, gf, gallery, gallery),
-            )
+            reranked = re_ranking_distance(distance, qf, gf, list(query), list(gallery))
         results["rerank"] = score(reranked, query, gallery)
     return results
 

@@ -3,8 +3,8 @@ conscious: no dense (Q+G)² matrix is built besides the caller's own inputs.
 
 The reference builds the full (Q+G)² distance, its argsort, and a dense V of the same size
 (three matrices of 1.5 GB each for Market). Here the distance is read in row blocks (from the
-given matrices, or computed from features by `re_ranking_features`, which never holds a G×G
-matrix), only the first k1+1 neighbours of each row are kept, V is sparse (a row has a few dozen
+given matrices, or computed by `re_ranking_features` / `re_ranking_distance`, which never hold a
+G×G matrix), only the first k1+1 neighbours of each row are kept, V is sparse (a row has a few dozen
 non-zeros), query expansion is a sparse product, and the Jaccard term is a join of the sparse
 entries on their column. Peak memory: the Q×G output plus O(rows·(Q+G)) per block.
 
@@ -52,6 +52,16 @@ def _feature_rows(features: torch.Tensor) -> RowFn:
 
     def rows(start: int, end: int) -> torch.Tensor:
         return (2 - 2 * features[start:end] @ features.T).clamp_(min=0)
+
+    return rows
+
+
+def _distance_rows(distance: Callable[..., torch.Tensor], features: torch.Tensor,
+                   records: list[Any]) -> RowFn:
+    """Rows of any pairwise `distance(a, b, a_records, b_records)` (e.g. the JVTC+ joint one)."""
+
+    def rows(start: int, end: int) -> torch.Tensor:
+        return distance(features[start:end], features, records[start:end], records).float()
 
     return rows
 
@@ -197,3 +207,16 @@ def re_ranking_features(
     computing distance rows on the fly: same result as `re_ranking` on those matrices."""
     features = torch.cat([query, gallery]).to(torch.float32)
     return _re_rank(_feature_rows(features), len(query), len(features), k1, k2, lambda_value, block)
+
+
+def re_ranking_distance(
+    distance: Callable[..., torch.Tensor], query: torch.Tensor, gallery: torch.Tensor,
+    query_records: list[Any], gallery_records: list[Any], k1: int = 20, k2: int = 6,
+    lambda_value: float = 0.3, *, block: int = 512,
+) -> torch.Tensor:
+    """Re-ranking under a custom distance of features and records, computed in row blocks: same
+    result as `re_ranking` on the three matrices, without ever holding a G×G one."""
+    features = torch.cat([query, gallery])
+    records = list(query_records) + list(gallery_records)
+    return _re_rank(_distance_rows(distance, features, records), len(query), len(features),
+                    k1, k2, lambda_value, block)
