@@ -43,55 +43,25 @@ HELP = {
 
 @user_errors
 def run(
-    run_dir: Annotated[
-        Path | None,
-        typer.Option("--run", help=HELP["run"]),
-    ] = None,
-    mesh_root: Annotated[
-        Path | None,
-        typer.Option("--mesh-root", help=HELP["mesh-root"]),
-    ] = None,
-    init: Annotated[
-        Path | None,
-        typer.Option("--init", help=HELP["init"]),
-    ] = None,
-    dataset: Annotated[
-        str | None,
-        typer.Option("--dataset", help=HELP["dataset"]),
-    ] = None,
-    data_root: Annotated[
-        Path | None,
-        typer.Option("--data-root", help=HELP["data-root"]),
-    ] = None,
-    size: Annotated[
-        str | None,
-        typer.Option("--size", help=HELP["size"]),
-    ] = None,
-    epochs: Annotated[
-        int | None,
-        typer.Option("--epochs", help=HELP["epochs"]),
-    ] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run", help=HELP["run"])] = None,
+    mesh_root: Annotated[Path | None, typer.Option("--mesh-root", help=HELP["mesh-root"])] = None,
+    init: Annotated[Path | None, typer.Option("--init", help=HELP["init"])] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help=HELP["dataset"])] = None,
+    data_root: Annotated[Path | None, typer.Option("--data-root", help=HELP["data-root"])] = None,
+    size: Annotated[str | None, typer.Option("--size", help=HELP["size"])] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help=HELP["epochs"])] = None,
     batch: Annotated[int | None, typer.Option("--batch", help="Batch size (paper: 16).")] = None,
     iters_per_epoch: Annotated[
         int | None,
         typer.Option("--iters-per-epoch", help=HELP["iters-per-epoch"]),
     ] = None,
-    lr: Annotated[
-        float | None,
-        typer.Option("--lr", help=HELP["lr"]),
-    ] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help=HELP["lr"])] = None,
     feat_variant: Annotated[
         str | None,
         typer.Option("--feat-variant", help=HELP["feat-variant"]),
     ] = None,
-    gan_type: Annotated[
-        str | None,
-        typer.Option("--gan-type", help=HELP["gan-type"]),
-    ] = None,
-    amp: Annotated[
-        bool | None,
-        typer.Option("--amp/--no-amp", help=HELP["amp"]),
-    ] = None,
+    gan_type: Annotated[str | None, typer.Option("--gan-type", help=HELP["gan-type"])] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help=HELP["amp"])] = None,
     channels_last: Annotated[
         bool | None,
         typer.Option("--channels-last/--no-channels-last", help=HELP["channels-last"]),
@@ -100,18 +70,9 @@ def run(
         int | None,
         typer.Option("--sample-every", help=HELP["sample-every"]),
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", help=HELP["workers"]),
-    ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option("--seed", help=HELP["seed"]),
-    ] = None,
-    resume: Annotated[
-        bool,
-        typer.Option("--resume", help=HELP["resume"]),
-    ] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help=HELP["workers"])] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help=HELP["seed"])] = None,
+    resume: Annotated[bool, typer.Option("--resume", help=HELP["resume"])] = False,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
     json_out: JsonOpt = False,

@@ -46,54 +46,21 @@ HELP = {
 
 @user_errors
 def run(
-    checkpoint: Annotated[
-        Path,
-        typer.Option("--checkpoint", help=HELP["checkpoint"]),
-    ],
-    dataset: Annotated[
-        str | None,
-        typer.Option("--dataset", help=HELP["dataset"]),
-    ] = None,
-    data_root: Annotated[
-        Path | None,
-        typer.Option("--data-root", help=HELP["data-root"]),
-    ] = None,
-    mesh_root: Annotated[
-        Path | None,
-        typer.Option("--mesh-root", help=HELP["mesh-root"]),
-    ] = None,
-    split: Annotated[
-        str,
-        typer.Option("--split", help=HELP["split"]),
-    ] = "test",
-    angles: Annotated[
-        str | None,
-        typer.Option("--angles", help=HELP["angles"]),
-    ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", help=HELP["limit"]),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help=HELP["out"]),
-    ] = None,
-    swap: Annotated[
-        str | None,
-        typer.Option("--swap", help=HELP["swap"]),
-    ] = None,
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help=HELP["checkpoint"])],
+    dataset: Annotated[str | None, typer.Option("--dataset", help=HELP["dataset"])] = None,
+    data_root: Annotated[Path | None, typer.Option("--data-root", help=HELP["data-root"])] = None,
+    mesh_root: Annotated[Path | None, typer.Option("--mesh-root", help=HELP["mesh-root"])] = None,
+    split: Annotated[str, typer.Option("--split", help=HELP["split"])] = "test",
+    angles: Annotated[str | None, typer.Option("--angles", help=HELP["angles"])] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help=HELP["limit"])] = None,
+    out: Annotated[Path | None, typer.Option("--out", help=HELP["out"])] = None,
+    swap: Annotated[str | None, typer.Option("--swap", help=HELP["swap"])] = None,
     interpolate: Annotated[
         str | None,
         typer.Option("--interpolate", help=HELP["interpolate"]),
     ] = None,
-    steps: Annotated[
-        int,
-        typer.Option("--steps", help=HELP["steps"]),
-    ] = 8,
-    size: Annotated[
-        str | None,
-        typer.Option("--size", help=HELP["size"]),
-    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help=HELP["steps"])] = 8,
+    size: Annotated[str | None, typer.Option("--size", help=HELP["size"])] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 16,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,

@@ -29,46 +29,16 @@ HELP = {
 
 @user_errors
 def run(
-    out: Annotated[
-        Path,
-        typer.Option("--out", help=HELP["out"]),
-    ],
-    fmt: Annotated[
-        str,
-        typer.Option("--format", help=HELP["format"]),
-    ] = "gcl",
-    gen: Annotated[
-        Path | None,
-        typer.Option("--gen", help=HELP["gen"]),
-    ] = None,
-    dis: Annotated[
-        Path | None,
-        typer.Option("--dis", help=HELP["dis"]),
-    ] = None,
-    id_path: Annotated[
-        Path | None,
-        typer.Option("--id", help=HELP["id"]),
-    ] = None,
-    stage: Annotated[
-        str,
-        typer.Option("--stage", help=HELP["stage"]),
-    ] = "train-joint",
-    dataset: Annotated[
-        str | None,
-        typer.Option("--dataset", help=HELP["dataset"]),
-    ] = None,
-    data_root: Annotated[
-        Path | None,
-        typer.Option("--data-root", help=HELP["data-root"]),
-    ] = None,
-    mesh_root: Annotated[
-        Path | None,
-        typer.Option("--mesh-root", help=HELP["mesh-root"]),
-    ] = None,
-    size: Annotated[
-        str,
-        typer.Option("--size", help=HELP["size"]),
-    ] = "256x128",
+    out: Annotated[Path, typer.Option("--out", help=HELP["out"])],
+    fmt: Annotated[str, typer.Option("--format", help=HELP["format"])] = "gcl",
+    gen: Annotated[Path | None, typer.Option("--gen", help=HELP["gen"])] = None,
+    dis: Annotated[Path | None, typer.Option("--dis", help=HELP["dis"])] = None,
+    id_path: Annotated[Path | None, typer.Option("--id", help=HELP["id"])] = None,
+    stage: Annotated[str, typer.Option("--stage", help=HELP["stage"])] = "train-joint",
+    dataset: Annotated[str | None, typer.Option("--dataset", help=HELP["dataset"])] = None,
+    data_root: Annotated[Path | None, typer.Option("--data-root", help=HELP["data-root"])] = None,
+    mesh_root: Annotated[Path | None, typer.Option("--mesh-root", help=HELP["mesh-root"])] = None,
+    size: Annotated[str, typer.Option("--size", help=HELP["size"])] = "256x128",
     json_out: JsonOpt = False,
 ) -> None:
     """Import the authors' GCL checkpoints as a reidkit stage checkpoint."""

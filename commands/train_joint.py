@@ -56,42 +56,18 @@ RunOpt = Annotated[
 @user_errors
 def run(
     run_dir: RunOpt = None,
-    baseline: Annotated[
-        str | None,
-        typer.Option("--baseline", help=HELP["baseline"]),
-    ] = None,
-    epochs: Annotated[
-        int | None,
-        typer.Option("--epochs", help=HELP["epochs"]),
-    ] = None,
-    eps: Annotated[
-        float | None,
-        typer.Option("--eps", help=HELP["eps"]),
-    ] = None,
-    rho: Annotated[
-        float | None,
-        typer.Option("--rho", help=HELP["rho"]),
-    ] = None,
-    losses: Annotated[
-        str | None,
-        typer.Option("--losses", help=HELP["losses"]),
-    ] = None,
-    no_gan: Annotated[
-        bool,
-        typer.Option("--no-gan", help=HELP["no-gan"]),
-    ] = False,
-    augment: Annotated[
-        bool,
-        typer.Option("--augment", help=HELP["augment"]),
-    ] = False,
+    baseline: Annotated[str | None, typer.Option("--baseline", help=HELP["baseline"])] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help=HELP["epochs"])] = None,
+    eps: Annotated[float | None, typer.Option("--eps", help=HELP["eps"])] = None,
+    rho: Annotated[float | None, typer.Option("--rho", help=HELP["rho"])] = None,
+    losses: Annotated[str | None, typer.Option("--losses", help=HELP["losses"])] = None,
+    no_gan: Annotated[bool, typer.Option("--no-gan", help=HELP["no-gan"])] = False,
+    augment: Annotated[bool, typer.Option("--augment", help=HELP["augment"])] = False,
     loss_variant: Annotated[
         str | None,
         typer.Option("--loss-variant", help=HELP["loss-variant"]),
     ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option("--batch-size", help=HELP["batch-size"]),
-    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help=HELP["batch-size"])] = None,
     iters_per_epoch: Annotated[
         int | None,
         typer.Option("--iters-per-epoch", help=HELP["iters-per-epoch"]),
@@ -100,26 +76,11 @@ def run(
         int | None,
         typer.Option("--checkpoint-every", help=HELP["checkpoint-every"]),
     ] = None,
-    eval_every: Annotated[
-        int | None,
-        typer.Option("--eval-every", help=HELP["eval-every"]),
-    ] = None,
-    amp: Annotated[
-        bool,
-        typer.Option("--amp", help=HELP["amp"]),
-    ] = False,
-    resume: Annotated[
-        bool,
-        typer.Option("--resume", help=HELP["resume"]),
-    ] = False,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", help=HELP["workers"]),
-    ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option("--seed", help=HELP["seed"]),
-    ] = None,
+    eval_every: Annotated[int | None, typer.Option("--eval-every", help=HELP["eval-every"])] = None,
+    amp: Annotated[bool, typer.Option("--amp", help=HELP["amp"])] = False,
+    resume: Annotated[bool, typer.Option("--resume", help=HELP["resume"])] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help=HELP["workers"])] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help=HELP["seed"])] = None,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
