@@ -64,12 +64,11 @@ def main() -> None:
         flush=True,
     )
     summary = {"untrained": {"mAP": untrained["mAP"], "rank1": untrained["rank1"]}}
+    source_epochs = args.source_epochs if args.source_root else 0
     uda = {}
     if args.source_root:
-        uda = dict(source="market", source_root=args.source_root, source_epochs=args.source_epochs,
+        uda = dict(source="market", source_root=args.source_root, source_epochs=source_epochs,
                    source_iters=args.iters, source_batch_size=16)
-    else:
-        args.source_epochs = 0
     for name in args.baselines.split(","):
         config = warmup_config(
             None,
@@ -81,7 +80,7 @@ def main() -> None:
             pretrained="none",
             size=size,
             epochs=args.epochs,
-            eval_every=args.eval_every or args.epochs + args.source_epochs,
+            eval_every=args.eval_every or args.epochs + source_epochs,
             device="cpu",
             workers=0,
             overwrite=True,

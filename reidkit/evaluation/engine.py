@@ -19,7 +19,7 @@ from reidkit.device import resolve_device
 from reidkit.errors import DatasetError
 from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.rank import evaluate_rank
-from reidkit.evaluation.rerank import re_ranking_distance, re_ranking_features
+from reidkit.evaluation.rerank import re_ranking_distance
 
 DistanceFn = Callable[
     [torch.Tensor, torch.Tensor, Sequence[ImageRecord], Sequence[ImageRecord]], torch.Tensor
@@ -62,10 +62,7 @@ def evaluate_features(
     results = score(measure(qf, gf, query, gallery), query, gallery)
     if rerank:
         log.info("re-ranking (k1=20, k2=6, lambda=0.3)")
-        if distance is None:
-            reranked = re_ranking_features(qf, gf)
-        else:
-            reranked = re_ranking_distance(distance, qf, gf, list(query), list(gallery))
+        reranked = re_ranking_distance(measure, qf, gf, list(query), list(gallery))
         results["rerank"] = score(reranked, query, gallery)
     return results
 

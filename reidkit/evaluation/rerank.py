@@ -47,13 +47,9 @@ def _matrix_rows(q_g: torch.Tensor, q_q: torch.Tensor, g_g: torch.Tensor) -> Row
     return rows
 
 
-def _feature_rows(features: torch.Tensor) -> RowFn:
-    """Rows of the squared Euclidean distance 2 − 2·cos between L2-normalised features."""
-
-    def rows(start: int, end: int) -> torch.Tensor:
-        return (2 - 2 * features[start:end] @ features.T).clamp_(min=0)
-
-    return rows
+def _unit_feature_distance(a: torch.Tensor, b: torch.Tensor, *_: Any) -> torch.Tensor:
+    """Squared Euclidean distance 2 − 2·cos between L2-normalised features."""
+    return (2 - 2 * a @ b.T).clamp_(min=0)
 
 
 def _distance_rows(distance: Callable[..., torch.Tensor], features: torch.Tensor,
@@ -205,8 +201,9 @@ def re_ranking_features(
 ) -> torch.Tensor:
     """Re-ranking from L2-normalised features with squared Euclidean distance (= 2 − 2·cos),
     computing distance rows on the fly: same result as `re_ranking` on those matrices."""
-    features = torch.cat([query, gallery]).to(torch.float32)
-    return _re_rank(_feature_rows(features), len(query), len(features), k1, k2, lambda_value, block)
+    query, gallery = query.to(torch.float32), gallery.to(torch.float32)
+    return re_ranking_distance(_unit_feature_distance, query, gallery, [None] * len(query),
+                               [None] * len(gallery), k1, k2, lambda_value, block=block)
 
 
 def re_ranking_distance(
