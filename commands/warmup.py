@@ -84,6 +84,10 @@ def run(
         bool | None,
         typer.Option("--soft/--no-soft", help="ICE: use the soft instance consistency loss."),
     ] = None,
+    ema: Annotated[
+        float | None,
+        typer.Option("--ema", help="ICE: momentum-encoder EMA (0.999; lower it for short runs)."),
+    ] = None,
     source: Annotated[
         str | None,
         typer.Option(
@@ -145,7 +149,7 @@ def run(
         workers=workers,
         resume=resume or None,
         overwrite=overwrite or None,
-        **_ice_options(memory, hard, soft),
+        **_ice_options(memory, hard, soft, ema),
     )
     result = run_warmup(cfg)
     if json_out:
@@ -158,7 +162,9 @@ def run(
     print_table(f"warm-up ({result['baseline']})", ["field", "value"], rows)
 
 
-def _ice_options(memory: str | None, hard: bool | None, soft: bool | None) -> dict:
+def _ice_options(
+    memory: str | None, hard: bool | None, soft: bool | None, ema: float | None
+) -> dict:
     """ICE-only options, passed only when given (other baselines have no such keys)."""
-    given = {"memory": memory, "hard": hard, "soft": soft}
+    given = {"memory": memory, "hard": hard, "soft": soft, "ema": ema}
     return {k: v for k, v in given.items() if v is not None}

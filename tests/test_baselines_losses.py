@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from reidkit.baselines import losses as L
+from reidkit.baselines import ice as ice_module
 from reidkit.baselines.ice import check_ice_config
 from reidkit.baselines.jvtc import JVTC
 from reidkit.errors import ConfigError
@@ -205,7 +206,13 @@ def test_batch_hard_triplet_hand_case():
 
 def _ice_cfg(**kw):
     base = dict(
-        memory="aware", kl_direction="paper", hard=True, soft=True, batch_size=32, num_instances=4
+        memory="aware",
+        kl_direction="paper",
+        hard=True,
+        soft=True,
+        batch_size=32,
+        num_instances=4,
+        ema=0.999,
     )
     return SimpleNamespace(**{**base, **kw})
 
@@ -217,3 +224,21 @@ def test_ice_refuses_the_collapsing_combination():
     check_ice_config(_ice_cfg(memory="aware", hard=False, soft=True))
     with pytest.raises(ConfigError):
         check_ice_config(_ice_cfg(memory="both"))
+    with pytest.raises(ConfigError, match="ema"):
+        check_ice_config(_ice_cfg(ema=1.0))
+
+
+def test_ice_warns_when_the_run_is_too_short_for_its_ema(monkeypatch):
+    messages = []
+    monkeypatch.setattr(ice_module.log, "warn", messages.append)
+    # 10 epochs x 50 iterations: 0.999 ** 500 = 0.606 of the start remains (by hand)
+    ice_module.warn_short_ema(_ice_cfg(epochs=10, iters=50, batch_size=16), 800)
+    assert len(messages) == 1
+    assert "500 iterations" in messages[0] and "61%" in messages[0]
+    assert "--ema 0.99 " in messages[0]  # 1 - 5 / 500
+    # iters 0 = one pass: 800 // 16 = 50 iterations; 0.99 ** 50 = 0.605
+    ice_module.warn_short_ema(_ice_cfg(epochs=1, iters=0, batch_size=16, ema=0.99), 800)
+    assert "50 iterations" in messages[1] and "61%" in messages[1]
+    # the paper's schedule (40 x 400): 0.999 ** 16000 ~ 1e-7, nothing to say
+    ice_module.warn_short_ema(_ice_cfg(epochs=40, iters=400, batch_size=64), 12936)
+    assert len(messages) == 2

@@ -227,6 +227,15 @@ def test_cli_bad_inputs(tiny_market, tmp_path):
         app, _cli_args(tiny_market, tmp_path / "c", "--baseline", "jvtc", "--memory", "aware")
     )
     assert foreign.exit_code == 2 and "do not apply" in foreign.output
+    ema = runner.invoke(
+        app, _cli_args(tiny_market, tmp_path / "e", "--baseline", "mmcl", "--ema", "0.9")
+    )
+    assert ema.exit_code == 2 and "ema" in ema.output and "do not apply" in ema.output
+    bad_ema = runner.invoke(
+        app, _cli_args(tiny_market, tmp_path / "f", "--baseline", "ice", "--ema", "1.5")
+    )
+    assert bad_ema.exit_code == 2 and "outside [0, 1)" in bad_ema.output
+    assert not (tmp_path / "f" / "warmup.pt").exists()
     missing = runner.invoke(app, _cli_args(tmp_path / "nowhere", tmp_path / "d"))
     assert missing.exit_code == 2
     assert not (tmp_path / "d" / "warmup.pt").exists()

@@ -71,7 +71,7 @@ def warmup_config(toml_file: str | Path | None = None, **overrides: Any) -> Warm
     if foreign:
         raise ConfigError(
             f"option(s) {', '.join(foreign)} do not apply to baseline '{name}'",
-            fix="drop them or choose the baseline they belong to (ice: memory, hard, soft)",
+            fix="drop them or choose the baseline they belong to (ice: memory, hard, soft, ema)",
         )
     if stored is not None:
         reference = resolve_config(

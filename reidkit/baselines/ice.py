@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from reidkit import log
 from reidkit.baselines.base import Method, cluster, label_stats, train_features
 from reidkit.baselines.losses import (
     agnostic_proxy_loss,
@@ -40,10 +41,25 @@ def check_ice_config(config: Any) -> None:
             fix="keep the hard instance loss (drop --no-hard), use --memory aware, "
             "or add --no-soft",
         )
+    if not 0.0 <= config.ema < 1.0:
+        raise ConfigError(f"ICE ema {config.ema} is outside [0, 1)", fix="use e.g. --ema 0.999")
     if config.batch_size // config.num_instances < 2:
         raise ConfigError(
             "ICE needs at least 2 pseudo identities per batch",
             fix="raise --batch-size or lower num_instances",
+        )
+
+
+def warn_short_ema(config: Any, num_records: int) -> None:
+    """Warn when the run is too short for the EMA: the exported momentum encoder would still be
+    mostly its starting weights (0.999 suits the paper's 16 000 iterations, not a few hundred)."""
+    steps = config.epochs * (config.iters or max(num_records // config.batch_size, 1))
+    share = config.ema**steps
+    if share > 0.01:
+        log.warn(
+            f"ICE: after {steps} iterations the momentum encoder (the one evaluated and saved) "
+            f"still holds {share:.0%} of its starting weights (ema {config.ema}); "
+            f"for a run this short use --ema {max(0.0, 1 - 5 / steps):.3g} or train longer"
         )
 
 
@@ -57,6 +73,7 @@ class ICE(Method):
         model.feat_bn.bias.requires_grad_(False)  # BN neck with frozen bias
         super().__init__(config, model, records, device)
         self.momentum = copy.deepcopy(model).requires_grad_(False).eval()
+        warn_short_ema(config, len(records))
         self.labels: np.ndarray | None = None
         self.proxies: dict[str, torch.Tensor] = {}
 
