@@ -30,6 +30,7 @@ def _rows(result: dict) -> list[list]:
         ["outliers", f"{result['outliers']} ({100 * result['outlier_fraction']:.1f} %)"],
         ["largest cluster", result["largest_cluster"]],
         ["mean cluster size", result["mean_cluster_size"]],
+        ["in one-camera clusters", f"{100 * result['one_camera_share']:.1f} %"],
         [f"eps ({result['eps_rule']})", f"{result['eps']:.4f}"],
     ]
     rows += [[f"clusters of size {k}", v] for k, v in result["size_histogram"].items()]

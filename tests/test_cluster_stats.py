@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reidkit.cluster import cluster_stats
+from reidkit.cluster import cluster_stats, one_camera_share
 
 DIAG = "diagnostic (uses ground truth)"
 
@@ -41,3 +41,15 @@ def test_all_outliers():
     stats = cluster_stats(np.array([-1, -1, -1]), np.array([1, 2, 3]))
     assert stats["clusters"] == 0 and stats["outliers"] == 3 and stats["largest_cluster"] == 0
     assert np.isnan(stats[DIAG]["purity"])
+
+
+def test_one_camera_share_by_hand():
+    labels = np.array([0, 0, 1, 1, 1, -1, 2])
+    cams = np.array([1, 1, 1, 2, 1, 3, 4])
+    # cluster 0: cameras {1} (2 images), 1: {1, 2} (3), 2: {4} (1); the outlier is not counted
+    assert one_camera_share(labels, cams) == pytest.approx(3 / 6)
+    assert cluster_stats(labels, cams=cams)["one_camera_share"] == pytest.approx(0.5)
+    assert "one_camera_share" not in cluster_stats(labels)
+    # labels need not be contiguous
+    assert one_camera_share(np.array([5, 5, 9]), np.array([0, 1, 0])) == pytest.approx(1 / 3)
+    assert one_camera_share(np.array([-1, -1]), np.array([0, 1])) == 0.0

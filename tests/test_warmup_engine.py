@@ -13,7 +13,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from commands.app import app
+from reidkit.baselines import engine
 from reidkit.baselines.engine import run_warmup, warmup_config
+from reidkit.cluster import one_camera_share
+from reidkit.data.datasets import load_dataset
 from reidkit.errors import ConfigError
 from reidkit.models.loading import load_identity_encoder
 from reidkit.runs import load_stage, read_manifest
@@ -115,6 +118,23 @@ def test_baseline_end_to_end(tiny_market, tmp_path, baseline):
         assert not torch.equal(expected, state["models"]["E_id_online"]["feat.weight"])
     if baseline == "jvtc+":
         assert result["history"][0]["temporal"] is True
+    if baseline == "ice":
+        assert 0.0 <= result["history"][0]["one_camera"] <= 1.0
+    if baseline in ("jvtc", "jvtc+"):  # clustering baselines log their labels' camera bias
+        method_labels = state["extra"]["state"]["labels"]
+        cams = np.asarray([r.camid for r in load_dataset("market", tiny_market).train])
+        expected_share = round(one_camera_share(np.asarray(method_labels), cams), 3)
+        assert result["history"][0]["one_camera"] == expected_share
+
+
+def test_camera_bias_warning_once(monkeypatch):
+    messages = []
+    monkeypatch.setattr(engine.log, "warn", messages.append)
+    assert engine._warn_camera_clusters({"one_camera": 0.95}) is True
+    assert "95%" in messages[0] and "--pretrained" in messages[0]
+    assert engine._warn_camera_clusters({"one_camera": 0.5}) is False
+    assert engine._warn_camera_clusters({}) is False
+    assert len(messages) == 1
 
 
 def test_uda_source_then_target(tiny_market, tmp_path):

@@ -139,9 +139,12 @@ def cluster(features: torch.Tensor, config: Any) -> np.ndarray:
     )
 
 
-def label_stats(labels: np.ndarray) -> dict[str, Any]:
-    """Clusters and outliers of a pseudo labelling (no ground truth involved)."""
+def label_stats(labels: np.ndarray, cams: np.ndarray) -> dict[str, Any]:
+    """Clusters, outliers and the one-camera share of a pseudo labelling (no ground truth)."""
+    from reidkit.cluster import one_camera_share
+
     return {
         "clusters": int(len(np.unique(labels[labels >= 0]))),
         "outliers": int((labels < 0).sum()),
+        "one_camera": round(one_camera_share(labels, cams), 3),
     }

@@ -32,6 +32,9 @@ from reidkit.evaluation.features import default_workers
 from reidkit.models.identity import IdentityEncoder, load_imagenet
 from reidkit.runs import load_stage, save_stage, stage_path
 
+# one-camera share of the pseudo labels above which the warm-up warns (see _warn_camera_clusters)
+CAMERA_BIAS_WARNING = 0.9
+
 # options that may change when resuming (everything else must match the run being resumed)
 RESUME_KEYS = (
     "epochs",
@@ -183,6 +186,20 @@ def _diagnostics(method: Method) -> dict[str, Any]:
     return {"diagnostic_true_pids": cluster_stats(labels, true_pids=pids)}
 
 
+def _warn_camera_clusters(stats: dict[str, Any]) -> bool:
+    """Warn (returns True) when nearly every pseudo label is a one-camera cluster."""
+    share = stats.get("one_camera", 0.0)
+    if share < CAMERA_BIAS_WARNING:
+        return False
+    log.warn(
+        f"{share:.0%} of the clustered images are in clusters seen by one camera only: the "
+        "pseudo labels follow cameras, not people, and training on them pulls different people "
+        "together; cluster-based methods (ice, jvtc's global term) need better first features: "
+        "start from ImageNet weights (--pretrained PATH)."
+    )
+    return True
+
+
 def _train_epoch(
     method: Method,
     records: list,
@@ -258,6 +275,7 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
         log.info(f"resuming after epoch {start} of {total}")
     method: Method | None = None
     phase_name = None
+    camera_warned = False
     metrics: dict[str, Any] = history[-1] if history else {}
     path = stage_path(config.out, "warmup")
     for epoch in range(start, total):
@@ -276,6 +294,7 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
         began = time.monotonic()
         lr = method.set_epoch_lr(local)
         stats = method.begin_epoch(local)
+        camera_warned = camera_warned or _warn_camera_clusters(stats)
         records = method.records
         terms = _train_epoch(
             method, records, config, epoch, local, f"{name} epoch {local + 1}/{length}", device

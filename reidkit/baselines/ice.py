@@ -112,7 +112,7 @@ class ICE(Method):
                 cluster=p_cluster.to(self.device),
                 cam=p_cam.to(self.device),
             )
-        return label_stats(self.labels)
+        return label_stats(self.labels, self.cams)
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
         cfg = self.config

@@ -60,7 +60,7 @@ class JVTC(Method):
         if self.relabel_due(epoch):
             self.labels, stats["temporal"] = self.relabel(epoch)
         if self.labels is not None:
-            stats.update(label_stats(self.labels))
+            stats.update(label_stats(self.labels, self.cams))
         return stats
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -4,13 +4,14 @@
 from reidkit.cluster.jaccard import jaccard_distance
 from reidkit.cluster.knn import knn
 from reidkit.cluster.labels import cluster_features, pseudo_labels, rho_eps
-from reidkit.cluster.stats import cluster_stats
+from reidkit.cluster.stats import cluster_stats, one_camera_share
 
 __all__ = [
     "cluster_features",
     "cluster_stats",
     "jaccard_distance",
     "knn",
+    "one_camera_share",
     "pseudo_labels",
     "rho_eps",
 ]

@@ -116,7 +116,8 @@ def run_cluster(config: ClusterConfig) -> dict[str, Any]:
     else:
         labels, eps = cluster_features(features, **kwargs)
     clustered = time.perf_counter()
-    stats = cluster_stats(labels, known_pids(records))
+    cams = np.asarray([r.camid for r in records])
+    stats = cluster_stats(labels, known_pids(records), cams)
     log.info(f"{stats['clusters']} clusters, {stats['outliers']} outliers (eps {eps:.4f})")
     if config.out is not None:
         save_text(labels_csv(records, labels), config.out)

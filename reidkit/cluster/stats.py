@@ -1,4 +1,5 @@
-"""Clustering statistics: counts, size histogram; NMI/ARI/purity as ground-truth diagnostics."""
+"""Clustering statistics: counts, size histogram, one-camera share; NMI/ARI/purity as
+ground-truth diagnostics."""
 
 from __future__ import annotations
 
@@ -28,8 +29,28 @@ def _singletons(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def cluster_stats(labels: np.ndarray, true_pids: np.ndarray | None = None) -> dict[str, Any]:
-    """Clusters, outliers, sizes; with `true_pids`, diagnostics that use ground truth.
+def one_camera_share(labels: np.ndarray, cams: np.ndarray) -> float:
+    """Share of clustered images whose whole cluster comes from one camera. Near 1 means the
+    features separate cameras rather than people (a ReID identity is seen by 2+ cameras); it
+    needs no ground truth, so training can watch it."""
+    labels, cams = np.asarray(labels, dtype=np.int64), np.asarray(cams, dtype=np.int64)
+    clustered = labels >= 0
+    if not clustered.any():
+        return 0.0
+    _, cluster = np.unique(labels[clustered], return_inverse=True)
+    cams = cams[clustered]
+    lowest = np.full(cluster.max() + 1, np.iinfo(np.int64).max)
+    highest = np.full(cluster.max() + 1, np.iinfo(np.int64).min)
+    np.minimum.at(lowest, cluster, cams)
+    np.maximum.at(highest, cluster, cams)
+    return float((lowest == highest)[cluster].mean())
+
+
+def cluster_stats(
+    labels: np.ndarray, true_pids: np.ndarray | None = None, cams: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Clusters, outliers, sizes (and the one-camera share with `cams`); with `true_pids`,
+    diagnostics that use ground truth.
 
     Diagnostics: NMI and ARI over all images with each outlier as a singleton cluster; purity =
     share of clustered images whose true id is their cluster's majority id (outliers excluded).
@@ -47,6 +68,8 @@ def cluster_stats(labels: np.ndarray, true_pids: np.ndarray | None = None) -> di
         "mean_cluster_size": float(sizes.mean()) if len(sizes) else 0.0,
         "size_histogram": size_histogram(sizes),
     }
+    if cams is not None:
+        stats["one_camera_share"] = one_camera_share(labels, cams)
     if true_pids is not None:
         pids = np.asarray(true_pids)
         if len(pids) != len(labels):
