@@ -24,6 +24,13 @@ def run(
     ] = 16,
     size: Annotated[str, typer.Option("--size", help="Image size HEIGHTxWIDTH.")] = "128x64",
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same dataset.")] = 0,
+    camera_gap: Annotated[
+        float,
+        typer.Option(
+            "--camera-gap",
+            help="How much the cameras' scenes and light differ: 1 each its own, 0 all shared.",
+        ),
+    ] = 1.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Generate a synthetic person ReID dataset (Market-1501 layout) with body ground truth."""
@@ -36,6 +43,7 @@ def run(
         images_per_id=images_per_id,
         size=parse_size(size),
         seed=seed,
+        camera_gap=camera_gap,
     )
     result = run_synth(config)
     if json_out:

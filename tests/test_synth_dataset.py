@@ -17,6 +17,7 @@ from commands.app import app
 from reidkit.body.params import load_body_params
 from reidkit.data.datasets import load_dataset
 from reidkit.data.synth import SynthConfig, run_synth
+from reidkit.data.synth_look import SCENE_FIELDS, blend_cameras, sample_cameras
 from reidkit.errors import ConfigError
 
 NAME = re.compile(r"^(\d{4})_c(\d)s(\d)_(\d{6})_(\d{2})\.jpg$")
@@ -127,6 +128,35 @@ def test_identity_survives_across_cameras_on_the_person(synth_root, mesh_root):
     assert sims[(True, True)] > sims[(True, False)]
 
 
+def test_camera_gap_blends_scenes_towards_camera_0():
+    cams = sample_cameras(np.random.default_rng(5), 3)
+    for own, kept in zip(cams, blend_cameras(cams, 1.0), strict=True):  # the default: unchanged
+        for name in own.__dataclass_fields__:
+            assert np.array_equal(getattr(own, name), getattr(kept, name)), name
+    shared = blend_cameras(cams, 0.0)
+    for own, cam in zip(cams, shared, strict=True):
+        for name in SCENE_FIELDS:
+            assert np.allclose(getattr(cam, name), getattr(cams[0], name))
+        assert cam.texture == cams[0].texture
+        assert cam.yaw == own.yaw  # people still walk their camera's way
+    quarter = blend_cameras(cams, 0.25)[2]
+    assert np.allclose(quarter.wall, 0.75 * cams[0].wall + 0.25 * cams[2].wall)
+    assert quarter.ambient == pytest.approx(0.75 * cams[0].ambient + 0.25 * cams[2].ambient)
+
+
+def test_a_small_camera_gap_makes_cameras_alike(tmp_path):
+    tiny = {"ids": 4, "cameras": 3, "images_per_id": 8, "size": (64, 32), "seed": 2}
+    gaps = {}
+    for gap in (0.0, 1.0):
+        run_synth(SynthConfig(out=tmp_path / str(gap), camera_gap=gap, **tiny))
+        data = load_dataset("market", tmp_path / str(gap))
+        records = data.train + data.query + data.gallery
+        sims = _pair_similarities(records, {r.path: _histogram(r.path) for r in records})
+        gaps[gap] = sims[(False, True)] - sims[(False, False)]  # same-camera bonus, other ids
+        assert json.loads((tmp_path / str(gap) / "synth.json").read_text())["camera_gap"] == gap
+    assert gaps[0.0] < gaps[1.0] - 0.05
+
+
 def test_bad_settings_and_existing_output_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="--ids"):
         run_synth(SynthConfig(out=tmp_path / "x", ids=1))
@@ -155,3 +185,6 @@ def test_cli_json_and_bad_input(tmp_path):
     assert again.exit_code == 2 and "not empty" in again.output
     bad = runner.invoke(app, ["synth", "--out", str(tmp_path / "e"), "--cameras", "1"])
     assert bad.exit_code == 2 and "--cameras" in bad.output
+    gap = runner.invoke(app, ["synth", "--out", str(tmp_path / "f"), "--camera-gap", "1.5"])
+    assert gap.exit_code == 2 and "--camera-gap" in gap.output
+    assert not (tmp_path / "f").exists()

@@ -25,7 +25,13 @@ from reidkit.body.params import FILE_NAME, BodyParams, save_body_params
 from reidkit.body.poses import camera_orient, walking_pose
 from reidkit.body.rotation import axis_angle_to_rotmat
 from reidkit.config import config_to_dict
-from reidkit.data.synth_look import CameraLook, IdentityLook, sample_cameras, sample_identities
+from reidkit.data.synth_look import (
+    CameraLook,
+    IdentityLook,
+    blend_cameras,
+    sample_cameras,
+    sample_identities,
+)
 from reidkit.data.synth_render import SynthRenderer
 from reidkit.errors import ConfigError
 from reidkit.io import save_json
@@ -44,6 +50,7 @@ class SynthConfig:
     images_per_id: int = 16
     size: tuple[int, int] = (128, 64)
     seed: int = 0
+    camera_gap: float = 1.0  # 1: each camera its own scene and light; 0: one shared scene
     batch_size: int = 64
     supersample: int = 2
 
@@ -78,6 +85,11 @@ def _check(config: SynthConfig) -> None:
         raise ConfigError(
             f"--images-per-id must be at least 4, got {config.images_per_id}",
             fix="each identity needs two cameras with two images (query + gallery)",
+        )
+    if not 0.0 <= config.camera_gap <= 1.0:
+        raise ConfigError(
+            f"--camera-gap must be within 0..1, got {config.camera_gap}",
+            fix="1 = each camera its own scene and light (default), 0 = one shared scene",
         )
     h, w = config.size
     if h < 32 or w < 16:
@@ -155,7 +167,7 @@ def run_synth(config: SynthConfig) -> dict[str, Any]:
     try:
         rng = np.random.default_rng(config.seed)
         identities = sample_identities(rng, config.ids)
-        cameras = sample_cameras(rng, config.cameras)
+        cameras = blend_cameras(sample_cameras(rng, config.cameras), config.camera_gap)
         renderer = SynthRenderer(config.size, config.supersample, cameras, config.seed)
         plans = plan_images(config, rng, cameras)
         _single_camera_queries(plans)

@@ -5,7 +5,7 @@ view-point range and framing. All drawn from one NumPy generator, so a seed fixe
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -147,6 +147,29 @@ def sample_cameras(rng: np.random.Generator, n: int) -> list[CameraLook]:
             )
         )
     return cams
+
+
+# scene and light of a camera: what --camera-gap blends towards camera 0's
+SCENE_FIELDS = (
+    "wall", "floor", "horizon", "texture_scale", "light", "ambient", "diffuse", "tint", "fill",
+    "noise",
+)
+
+
+def blend_cameras(cameras: list[CameraLook], gap: float) -> list[CameraLook]:
+    """Each camera's scene and light moved to `gap` of the way from camera 0's (1: its own; 0: all
+    share camera 0's, only the walking direction differs); the texture kind is camera 0's below
+    0.5. Lets a study set how much the cameras differ, i.e. how camera-biased first features are."""
+    base = cameras[0]
+    blended = []
+    for cam in cameras:
+        fields = {
+            name: (1 - gap) * getattr(base, name) + gap * getattr(cam, name)
+            for name in SCENE_FIELDS
+        }
+        fields["texture"] = cam.texture if gap >= 0.5 else base.texture
+        blended.append(replace(cam, **fields))
+    return blended
 
 
 def background(look: CameraLook, height: int, width: int, seed: int) -> np.ndarray:
