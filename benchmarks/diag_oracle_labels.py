@@ -56,7 +56,8 @@ def patch_mmcl(pids: np.ndarray, use_true: bool) -> None:
     def positives(memory: torch.Tensor, indices: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         real = real_mplp(memory, indices, *args, **kwargs)
         truth = (ids[indices.cpu()].unsqueeze(1) == ids.unsqueeze(0)).to(real.device)
-        seen.append(((real & truth).sum().item() / real.sum().item(), real.sum(1).float().mean()))
+        marked = real.sum().item()
+        seen.append(((real & truth).sum().item() / marked, marked / len(real)))
         if len(seen) % 50 == 0:
             precision, size = np.asarray(seen[-50:], dtype=float).mean(0)
             print(f"  MPLP positives: precision {precision:.2f}, {size:.1f} per image", flush=True)

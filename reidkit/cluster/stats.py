@@ -37,13 +37,10 @@ def one_camera_share(labels: np.ndarray, cams: np.ndarray) -> float:
     clustered = labels >= 0
     if not clustered.any():
         return 0.0
-    _, cluster = np.unique(labels[clustered], return_inverse=True)
-    cams = cams[clustered]
-    lowest = np.full(cluster.max() + 1, np.iinfo(np.int64).max)
-    highest = np.full(cluster.max() + 1, np.iinfo(np.int64).min)
-    np.minimum.at(lowest, cluster, cams)
-    np.maximum.at(highest, cluster, cams)
-    return float((lowest == highest)[cluster].mean())
+    ids, cluster = np.unique(labels[clustered], return_inverse=True)
+    pairs = np.unique(np.stack([cluster, cams[clustered]]), axis=1)  # distinct (cluster, camera)
+    cameras_seen = np.bincount(pairs[0], minlength=len(ids))
+    return float((cameras_seen == 1)[cluster].mean())
 
 
 def cluster_stats(
