@@ -38,6 +38,14 @@ def run(
         str | None,
         typer.Option("--arch", help="Backbone: resnet50 (paper) or resnet18 (quick CPU runs)."),
     ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            help="E_id head: gcl (Linear to 512 + BN, GCL's; default except ice) or bnneck "
+            "(pooled features + BN, ICE's 2048-d; default for ice).",
+        ),
+    ] = None,
     pretrained: Annotated[
         str | None,
         typer.Option(
@@ -131,6 +139,7 @@ def run(
         baseline=baseline,
         out=out,
         arch=arch,
+        head=head,
         pretrained=pretrained,
         epochs=epochs,
         iters=iters,

@@ -30,15 +30,18 @@ def test_memory_update_hand_case():
     assert torch.allclose(memory[1], torch.tensor([0.0, 1.0], dtype=torch.float64))
 
 
-def test_ema_update_hand_case():
+def test_ema_update_hand_case_leaves_bn_statistics_alone():
     target, source = nn.BatchNorm1d(1), nn.BatchNorm1d(1)
     with torch.no_grad():
         target.weight.fill_(1.0)
         source.weight.fill_(3.0)
+        target.running_mean.fill_(-2.0)
         source.running_mean.fill_(7.0)
+        source.running_var.fill_(5.0)
     L.ema_update(target, source, alpha=0.9)
     assert target.weight.item() == pytest.approx(0.9 * 1 + 0.1 * 3)
-    assert target.running_mean.item() == 7.0  # buffers are copied
+    assert target.running_mean.item() == -2.0  # the momentum encoder's own statistics
+    assert target.running_var.item() == 1.0
 
 
 def test_jvtc_memory_momentum_schedule():
@@ -123,14 +126,23 @@ def test_cluster_proxies_hand_case():
     proxies, cluster, cam = L.cluster_proxies(feats, labels, cams)
     assert torch.allclose(proxies, unit([1.0, 0.0], [0.0, 1.0], [1.0, 1.0]))
     assert cluster.tolist() == [0, 0, 1] and cam.tolist() == [0, 1, 0]
+    means, _, _ = L.cluster_proxies(feats, labels, normalise=False)  # ICE's plain centres
+    s = 1 / math.sqrt(2)
+    expected = torch.tensor([[0.5, 0.5], [s, s]], dtype=torch.float64)
+    assert torch.allclose(means, expected)
 
 
-def test_agnostic_proxy_loss_hand_case():
-    feats = unit([1.0, 0.0])
-    proxies = unit([1.0, 0.0], [0.0, 1.0])
-    expected = math.log(1 + math.exp(-2))  # logits (2, 0), tau 0.5
-    got = L.agnostic_proxy_loss(feats, torch.tensor([0]), proxies, tau=0.5)
+def test_agnostic_proxy_loss_uses_the_raw_feature_and_label_smoothing():
+    raw = torch.tensor([[3.0, 0.0]], dtype=torch.float64)  # norm 3: not normalised
+    centres = torch.tensor([[0.5, 0.5], [0.0, 1.0]], dtype=torch.float64)  # plain means
+    # logits f·p/τ = (1.5, 0)/0.5 = (3, 0); smoothed target (0.95, 0.05) over 2 clusters
+    log_p0 = 3 - math.log(math.exp(3) + 1)
+    log_p1 = -math.log(math.exp(3) + 1)
+    expected = -(0.95 * log_p0 + 0.05 * log_p1)
+    got = L.agnostic_proxy_loss(raw, torch.tensor([0]), centres, tau=0.5, smoothing=0.1)
     assert got.item() == pytest.approx(expected)
+    unsmoothed = L.agnostic_proxy_loss(raw, torch.tensor([0]), centres, 0.5, smoothing=0.0)
+    assert unsmoothed.item() == pytest.approx(math.log(1 + math.exp(-3)))
 
 
 def test_cross_camera_proxy_loss_matches_loop():
@@ -156,6 +168,33 @@ def test_cross_camera_proxy_loss_matches_loop():
     assert got.item() == pytest.approx(expected.item())
 
 
+def test_camera_sum_proxy_loss_follows_the_authors_loop():
+    """The public code: per camera of the batch, 0.5 x (sum over its anchors of a soft-target
+    log loss over all proxies of the anchor's cluster + its nearest other proxies) / anchors;
+    summed over cameras. Our function returns the sum without the 0.5 (cross_weight)."""
+    torch.manual_seed(8)
+    proxies = F.normalize(torch.randn(8, 5, dtype=torch.float64), dim=1)
+    p_cluster = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3])
+    feats = F.normalize(torch.randn(5, 5, dtype=torch.float64), dim=1)
+    labels = torch.tensor([0, 1, 0, 3, 2])
+    cams = torch.tensor([2, 2, 0, 0, 0])  # camera 2: two anchors, camera 0: three
+    tau, num_neg = 0.07, 3
+    total = 0.0
+    for cam in (0, 2):
+        anchors = [i for i in range(5) if cams[i] == cam]
+        cam_loss = 0.0
+        for i in anchors:
+            s = proxies @ feats[i] / tau
+            pos = [j for j in range(8) if p_cluster[j] == labels[i]]
+            others = sorted((j for j in range(8) if j not in pos), key=lambda j: -s[j].item())
+            entries = torch.stack([s[j] for j in pos + others[:num_neg]])
+            log_soft = entries - torch.logsumexp(entries, 0)
+            cam_loss += -sum(log_soft[: len(pos)]) / len(pos)
+        total += 0.5 * cam_loss / len(anchors)
+    got = L.camera_sum_proxy_loss(feats, labels, cams, proxies, p_cluster, tau, num_neg)
+    assert 0.5 * got.item() == pytest.approx(float(total))
+
+
 def test_hard_instance_loss_matches_loop():
     torch.manual_seed(5)
     f = F.normalize(torch.randn(6, 4, dtype=torch.float64), dim=1)
@@ -174,13 +213,14 @@ def test_soft_instance_loss_directions():
     torch.manual_seed(6)
     f = F.normalize(torch.randn(5, 4, dtype=torch.float64), dim=1)
     m = F.normalize(torch.randn(5, 4, dtype=torch.float64), dim=1)
-    p = torch.softmax(f @ m.t() / 0.4, 1)
-    q = torch.softmax(m @ m.t() / 0.4, 1)
+    w = F.normalize(torch.randn(5, 4, dtype=torch.float64), dim=1)
+    p = torch.softmax(f @ m.t() / 0.4, 1)  # online view 1 vs momentum strong view 2
+    q = torch.softmax(w @ w.t() / 0.4, 1)  # momentum weak view vs itself
     paper = (p * (p / q).log()).sum(1).mean()
     ref = (q * (q / p).log()).sum(1).mean()
-    assert L.soft_instance_loss(f, m, 0.4, "paper").item() == pytest.approx(paper.item())
-    assert L.soft_instance_loss(f, m, 0.4, "ref").item() == pytest.approx(ref.item())
-    assert L.soft_instance_loss(m, m, 0.4).item() == pytest.approx(0.0, abs=1e-12)
+    assert L.soft_instance_loss(f, m, w, 0.4, "paper").item() == pytest.approx(paper.item())
+    assert L.soft_instance_loss(f, m, w, 0.4, "ref").item() == pytest.approx(ref.item())
+    assert L.soft_instance_loss(w, w, w, 0.4).item() == pytest.approx(0.0, abs=1e-12)
 
 
 def test_label_smoothing_ce_matches_torch():
@@ -208,6 +248,7 @@ def _ice_cfg(**kw):
     base = dict(
         memory="aware",
         kl_direction="paper",
+        cross_variant="ref",
         hard=True,
         soft=True,
         batch_size=32,

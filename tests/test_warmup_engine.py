@@ -95,8 +95,10 @@ def test_baseline_end_to_end(tiny_market, tmp_path, baseline):
     assert read_manifest(out)["stages"]["warmup"]["epoch"] == 1
     model, info = load_identity_encoder(out / "warmup.pt")
     assert info["arch"] == "resnet18"
-    expected = state["models"]["E_id"]["feat.weight"]
-    assert torch.equal(model.state_dict()["feat.weight"], expected)
+    assert ("feat.weight" in state["models"]["E_id"]) is (baseline != "ice")  # ICE: BN neck
+    assert info["embed_dim"] == 512  # GCL's Linear head, or resnet18's pooled 512 channels
+    expected = state["models"]["E_id"]["feat_bn.weight"]
+    assert torch.equal(model.state_dict()["feat_bn.weight"], expected)
     evaluated = runner.invoke(
         app,
         [
@@ -115,7 +117,11 @@ def test_baseline_end_to_end(tiny_market, tmp_path, baseline):
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["mAP"] == pytest.approx(result["metrics"]["test"]["mAP"])
     if baseline == "ice":  # the exported encoder is the momentum one, not the online one
-        assert not torch.equal(expected, state["models"]["E_id_online"]["feat.weight"])
+        online = state["models"]["E_id_online"]
+        assert not torch.equal(expected, online["feat_bn.weight"])
+        # its BN statistics are its own (train-mode passes), not copies of the online ones
+        momentum = state["models"]["E_id"]
+        assert not torch.equal(momentum["bn1.running_mean"], online["bn1.running_mean"])
     if baseline == "jvtc+":
         assert result["history"][0]["temporal"] is True
     if baseline == "ice":
@@ -125,6 +131,16 @@ def test_baseline_end_to_end(tiny_market, tmp_path, baseline):
         cams = np.asarray([r.camid for r in load_dataset("market", tiny_market).train])
         expected_share = round(one_camera_share(np.asarray(method_labels), cams), 3)
         assert result["history"][0]["one_camera"] == expected_share
+
+
+def test_ice_gcl_head_option(tiny_market, tmp_path):
+    out = tmp_path / "ice-gcl"
+    run_warmup(_config(tiny_market, out, "ice", epochs=1, head="gcl"))
+    state = load_stage(out / "warmup.pt", expect="warmup")
+    assert state["config"]["head"] == "gcl"
+    assert state["models"]["E_id"]["feat.weight"].shape == (512, 512)
+    with pytest.raises(ConfigError, match="unknown head"):
+        run_warmup(_config(tiny_market, tmp_path / "bad", "jvtc", epochs=1, head="mlp"))
 
 
 def test_camera_bias_warning_once(monkeypatch):

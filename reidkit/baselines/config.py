@@ -17,6 +17,7 @@ class WarmupConfig:
     baseline: str = "jvtc"
     out: Path | None = None
     arch: str = "resnet50"
+    head: str = "gcl"  # gcl: Linear → 512 + BN (GCL's E_id); bnneck: pooled features + BN (ICE)
     pretrained: str = "auto"
     epochs: int = 100
     iters: int = 0  # iterations per epoch; 0 = one pass over the training set
@@ -44,7 +45,7 @@ class WarmupConfig:
     source_lr: float = 3.5e-4
     source_batch_size: int = 64
     source_instances: int = 4
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.1  # of the CE losses (UDA source classifier, ICE's L_agnostic)
     triplet_margin: float = 0.3
 
 
@@ -78,12 +79,14 @@ class ICEConfig(WarmupConfig):
     encoder."""
 
     baseline: str = "ice"
+    head: str = "bnneck"
     epochs: int = 40
     iters: int = 400
     batch_size: int = 32
     num_instances: int = 4
     lr: float = 3.5e-4
     warmup_epochs: int = 10
+    warmup_factor: float = 0.1  # lr factor of the first warm-up epoch (the code's 0.1)
     ema: float = 0.999
     eps: float | None = 0.55
     rho: float | None = None
@@ -95,11 +98,12 @@ class ICEConfig(WarmupConfig):
     tau_cross: float = 0.07
     num_neg: int = 50
     cross_weight: float = 0.5
+    cross_variant: str = "ref"  # ref: the code's per-camera sum; paper: eq. 7
     tau_hard: float = 0.1
     lambda_hard: float = 1.0
     tau_soft: float = 0.4
     lambda_soft: float = 10.0
-    kl_direction: str = "paper"  # paper: KL(P||Q); ref: KL(Q||P) as the public code
+    kl_direction: str = "ref"  # ref: KL(Q||P) as the public code; paper: KL(P||Q)
 
 
 @dataclass

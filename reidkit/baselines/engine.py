@@ -29,7 +29,7 @@ from reidkit.data.records import ReidDataset
 from reidkit.device import resolve_device, seed_everything
 from reidkit.errors import CheckpointError, ConfigError
 from reidkit.evaluation.features import default_workers
-from reidkit.models.identity import IdentityEncoder, load_imagenet
+from reidkit.models.identity import HEADS, IdentityEncoder, load_imagenet
 from reidkit.runs import load_stage, save_stage, stage_path
 
 # one-camera share of the pseudo labels above which the warm-up warns (see _warn_camera_clusters)
@@ -112,6 +112,8 @@ def _check(config: WarmupConfig) -> None:
         raise ConfigError("no run folder given", fix="pass --out runs/NAME")
     if config.arch not in ("resnet50", "resnet18"):
         raise ConfigError(f"unknown arch '{config.arch}'", fix="use resnet50 or resnet18")
+    if config.head not in HEADS:
+        raise ConfigError(f"unknown head '{config.head}'", fix=f"use {' or '.join(HEADS)}")
     if config.epochs < 1 or config.batch_size < 2 or config.iters < 0:
         raise ConfigError("epochs must be ≥ 1, batch size ≥ 2 and iters ≥ 0")
     if (config.source is None) != (config.source_root is None):
@@ -241,6 +243,13 @@ def _evaluate(
     return {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
 
 
+def initial_encoder(config: WarmupConfig) -> IdentityEncoder:
+    """E_id as the warm-up starts it, before ImageNet weights: the seed fixes the head (and the
+    backbone with --pretrained none), so the untrained baseline of a report is this model."""
+    seed_everything(config.seed)
+    return IdentityEncoder(config.arch, embed_dim=HEADS[config.head])
+
+
 def run_warmup(config: WarmupConfig) -> dict[str, Any]:
     """Train E_id with `config.baseline`; returns the checkpoint path, final metrics, history."""
     _check(config)
@@ -257,8 +266,7 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
             path=stage_path(config.out, "warmup"),
             fix="resume with the same --data-root, or --overwrite",
         )
-    seed_everything(config.seed)  # the initial head (and backbone with --pretrained none)
-    model = IdentityEncoder(config.arch).to(device)
+    model = initial_encoder(config).to(device)
     pretrained = (
         resume_state["extra"].get("pretrained", "")
         if resume_state is not None

@@ -15,6 +15,7 @@ from reidkit import log
 from reidkit.baselines.base import Method, cluster, label_stats, train_features
 from reidkit.baselines.losses import (
     agnostic_proxy_loss,
+    camera_sum_proxy_loss,
     cluster_proxies,
     cross_camera_proxy_loss,
     ema_update,
@@ -32,8 +33,9 @@ def check_ice_config(config: Any) -> None:
         raise ConfigError(
             f"unknown ICE memory '{config.memory}'", fix="use --memory aware or agnostic"
         )
-    if config.kl_direction not in ("paper", "ref"):
-        raise ConfigError(f"unknown kl_direction '{config.kl_direction}'", fix="use paper or ref")
+    for key in ("kl_direction", "cross_variant"):
+        if getattr(config, key) not in ("paper", "ref"):
+            raise ConfigError(f"unknown {key} '{getattr(config, key)}'", fix="use paper or ref")
     if config.memory == "agnostic" and config.soft and not config.hard:
         raise ConfigError(
             "ICE with a camera-agnostic memory and the soft instance loss but no hard instance "
@@ -72,7 +74,7 @@ class ICE(Method):
         check_ice_config(config)
         model.feat_bn.bias.requires_grad_(False)  # BN neck with frozen bias
         super().__init__(config, model, records, device)
-        self.momentum = copy.deepcopy(model).requires_grad_(False).eval()
+        self.momentum = copy.deepcopy(model).requires_grad_(False)
         warn_short_ema(config, len(records))
         self.labels: np.ndarray | None = None
         self.proxies: dict[str, torch.Tensor] = {}
@@ -86,25 +88,27 @@ class ICE(Method):
         return optimizer
 
     def transform(self) -> Callable:
+        """Two strong views (online / momentum) and a weak one (momentum side of L_s_ins)."""
         size = tuple(self.config.size)
-        return MultiView([strong_transform(size), plain_transform(size)])
+        strong = strong_transform(size)
+        return MultiView([strong, strong, plain_transform(size)])
 
     def lr_factor(self, epoch: int) -> float:
-        """Linear warm-up from 1 % over `warmup_epochs`, then constant (no decay)."""
-        warm = self.config.warmup_epochs
+        """Linear warm-up from `warmup_factor` over `warmup_epochs`, then constant (no decay)."""
+        warm, start = self.config.warmup_epochs, self.config.warmup_factor
         if epoch >= warm:
             return 1.0
         alpha = epoch / warm
-        return 0.01 * (1 - alpha) + alpha
+        return start * (1 - alpha) + alpha
 
     def begin_epoch(self, epoch: int) -> dict[str, Any]:
         feats = train_features(self.momentum, self.records, self.config, self.device)
-        self.momentum.eval()
         self.labels = cluster(feats, self.config)
         labels = torch.as_tensor(self.labels)
         cams = torch.as_tensor(self.cams)
         self.proxies = {}
-        self.proxies["agnostic"] = cluster_proxies(feats, labels)[0].to(self.device)
+        centres = cluster_proxies(feats, labels, normalise=False)[0]
+        self.proxies["agnostic"] = centres.to(self.device)
         if self.config.memory == "aware":
             proxies, p_cluster, p_cam = cluster_proxies(feats, labels, cams)
             self.proxies.update(
@@ -135,34 +139,27 @@ class ICE(Method):
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
         cfg = self.config
         self.model.train()
-        strong, plain = images[:, 0], images[:, 1]
-        feats = F.normalize(self.model(strong)[1], dim=1)
+        self.momentum.train()  # its own batch statistics, as the authors' code
+        raw = self.model(images[:, 0])[1]
+        feats = F.normalize(raw, dim=1)
         with torch.no_grad():
-            momentum_feats = F.normalize(self.momentum(plain)[1], dim=1)
+            strong = F.normalize(self.momentum(images[:, 1])[1], dim=1)
+            weak = F.normalize(self.momentum(images[:, 2])[1], dim=1)
         labels = torch.as_tensor(self.labels, device=self.device)[indices]
-        loss_proxy = agnostic_proxy_loss(feats, labels, self.proxies["agnostic"], cfg.tau_agnostic)
-        terms = {"agnostic": loss_proxy.item()}
+        loss = agnostic_proxy_loss(
+            raw, labels, self.proxies["agnostic"], cfg.tau_agnostic, cfg.label_smoothing
+        )
+        terms = {"agnostic": loss.item()}
         if cfg.memory == "aware":
-            cams = torch.as_tensor(self.cams, device=self.device)[indices]
-            loss_cross = cross_camera_proxy_loss(
-                feats,
-                labels,
-                cams,
-                self.proxies["aware"],
-                self.proxies["cluster"],
-                self.proxies["cam"],
-                cfg.tau_cross,
-                cfg.num_neg,
-            )
-            loss_proxy = loss_proxy + cfg.cross_weight * loss_cross
+            loss_cross = self._cross_loss(feats, labels, indices)
+            loss = loss + cfg.cross_weight * loss_cross
             terms["cross"] = loss_cross.item()
-        loss = loss_proxy
         if cfg.hard:
-            loss_hard = hard_instance_loss(feats, momentum_feats, labels, cfg.tau_hard)
+            loss_hard = hard_instance_loss(feats, strong, labels, cfg.tau_hard)
             loss = loss + cfg.lambda_hard * loss_hard
             terms["hard"] = loss_hard.item()
         if cfg.soft:
-            loss_soft = soft_instance_loss(feats, momentum_feats, cfg.tau_soft, cfg.kl_direction)
+            loss_soft = soft_instance_loss(feats, strong, weak, cfg.tau_soft, cfg.kl_direction)
             loss = loss + cfg.lambda_soft * loss_soft
             terms["soft"] = loss_soft.item()
         self.optimizer.zero_grad(set_to_none=True)
@@ -171,6 +168,22 @@ class ICE(Method):
         ema_update(self.momentum, self.model, cfg.ema)
         terms["loss"] = loss.item()
         return terms
+
+    def _cross_loss(
+        self, feats: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor
+    ) -> torch.Tensor:
+        """L_cross against the camera-aware proxies: the code's form or the paper's eq. 7."""
+        cfg, proxies = self.config, self.proxies
+        cams = torch.as_tensor(self.cams, device=self.device)[indices]
+        if cfg.cross_variant == "ref":
+            return camera_sum_proxy_loss(
+                feats, labels, cams, proxies["aware"], proxies["cluster"], cfg.tau_cross,
+                cfg.num_neg,
+            )
+        return cross_camera_proxy_loss(
+            feats, labels, cams, proxies["aware"], proxies["cluster"], proxies["cam"],
+            cfg.tau_cross, cfg.num_neg,
+        )
 
     def eval_model(self) -> Any:
         return self.momentum

@@ -22,11 +22,10 @@ def memory_update(
 
 @torch.no_grad()
 def ema_update(target: nn.Module, source: nn.Module, alpha: float) -> None:
-    """Momentum encoder: θ_m ← α·θ_m + (1 − α)·θ_o for parameters; buffers are copied."""
+    """Momentum encoder: θ_m ← α·θ_m + (1 − α)·θ_o for parameters only; its BN statistics are
+    its own, gathered by its forward passes in train mode (ICE's code)."""
     for t, s in zip(target.parameters(), source.parameters(), strict=True):
         t.mul_(alpha).add_(s.detach(), alpha=1.0 - alpha)
-    for t, s in zip(target.buffers(), source.buffers(), strict=True):
-        t.copy_(s)
 
 
 # --- JVTC ----------------------------------------------------------------------------------
@@ -123,9 +122,14 @@ def mmcl_loss(
 
 # --- ICE -----------------------------------------------------------------------------------
 def cluster_proxies(
-    feats: torch.Tensor, labels: torch.Tensor, cams: torch.Tensor | None = None
+    feats: torch.Tensor,
+    labels: torch.Tensor,
+    cams: torch.Tensor | None = None,
+    *,
+    normalise: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Normalised mean feature per cluster (cams None) or per (cluster, camera) pair.
+    """Mean feature per cluster (cams None) or per (cluster, camera) pair, unit-normalised unless
+    `normalise` is False (ICE's camera-agnostic centres are plain means of unit features).
 
     Returns (proxies [P, D], proxy cluster ids [P], proxy camera ids [P] (−1 when agnostic));
     outliers (label −1) are ignored. Cluster ids must be 0..C−1.
@@ -146,14 +150,22 @@ def cluster_proxies(
         proxy_cluster, proxy_cam = uniq // ncam, uniq % ncam
     sums = torch.zeros(num, feats.shape[1], dtype=feats.dtype, device=feats.device)
     sums.index_add_(0, key, feats)
-    return F.normalize(sums, dim=1), proxy_cluster, proxy_cam
+    if normalise:
+        return F.normalize(sums, dim=1), proxy_cluster, proxy_cam
+    counts = torch.bincount(key, minlength=num).clamp(min=1).to(feats.dtype)
+    return sums / counts.unsqueeze(1), proxy_cluster, proxy_cam
 
 
 def agnostic_proxy_loss(
-    feats: torch.Tensor, labels: torch.Tensor, proxies: torch.Tensor, tau: float = 0.5
+    feats: torch.Tensor,
+    labels: torch.Tensor,
+    proxies: torch.Tensor,
+    tau: float = 0.5,
+    smoothing: float = 0.1,
 ) -> torch.Tensor:
-    """ICE/SpCL camera-agnostic proxy loss: cross-entropy over all cluster proxies."""
-    return F.cross_entropy(feats @ proxies.t() / tau, labels)
+    """ICE eq. 5 as its code computes it: `feats` is the raw (not normalised) BN-neck output, the
+    proxies the plain cluster means of unit momentum features; CE with label smoothing."""
+    return label_smoothing_ce(feats @ proxies.t() / tau, labels, smoothing)
 
 
 def cross_camera_proxy_loss(
@@ -166,20 +178,14 @@ def cross_camera_proxy_loss(
     tau: float = 0.07,
     num_neg: int = 50,
 ) -> torch.Tensor:
-    """ICE eq. 7: for an anchor of cluster a in camera b, each proxy of a in another camera is a
-    positive, scored against the num_neg nearest proxies of other clusters (one softmax of
-    num_neg + 1 entries per positive), averaged over positives; anchors with no cross-camera
-    positive do not count."""
+    """ICE eq. 7 (the paper): for an anchor of cluster a in camera b, each proxy of a in another
+    camera is a positive, scored against the num_neg nearest proxies of other clusters (one
+    softmax of num_neg + 1 entries per positive), averaged over positives; anchors with no
+    cross-camera positive do not count."""
     sims = feats @ proxies.t() / tau
     same = proxy_cluster.unsqueeze(0) == labels.unsqueeze(1)
     positive = same & (proxy_cam.unsqueeze(0) != cams.unsqueeze(1))
-    k = min(num_neg, int((~same).sum(1).min().item()))
-    if k == 0:
-        neg_lse = torch.full((len(feats),), float("-inf"), device=feats.device, dtype=sims.dtype)
-    else:
-        neg_lse = torch.logsumexp(
-            sims.masked_fill(same, float("-inf")).topk(k, dim=1).values, dim=1
-        )
+    neg_lse = torch.logsumexp(_nearest_negatives(sims, same, num_neg), dim=1)
     log_prob = sims - torch.logaddexp(sims, neg_lse.unsqueeze(1))
     count = positive.sum(1)
     valid = count > 0
@@ -187,6 +193,38 @@ def cross_camera_proxy_loss(
         return sims.sum() * 0.0
     per_anchor = -(log_prob * positive).sum(1)[valid] / count[valid]
     return per_anchor.mean()
+
+
+def camera_sum_proxy_loss(
+    feats: torch.Tensor,
+    labels: torch.Tensor,
+    cams: torch.Tensor,
+    proxies: torch.Tensor,
+    proxy_cluster: torch.Tensor,
+    tau: float = 0.07,
+    num_neg: int = 50,
+) -> torch.Tensor:
+    """L_cross as ICE's public code computes it: one softmax per anchor over every proxy of its
+    cluster (all cameras, its own included; uniform target) and the num_neg nearest proxies of
+    other clusters; the mean over each camera's anchors, summed over the cameras in the batch."""
+    sims = feats @ proxies.t() / tau
+    same = proxy_cluster.unsqueeze(0) == labels.unsqueeze(1)
+    entries = torch.cat([sims.masked_fill(~same, float("-inf")),
+                         _nearest_negatives(sims, same, num_neg)], dim=1)
+    log_prob = sims - torch.logsumexp(entries, dim=1, keepdim=True)
+    per_anchor = -(log_prob * same).sum(1) / same.sum(1).clamp(min=1)
+    _, camera = torch.unique(cams, return_inverse=True)
+    sums = torch.zeros(int(camera.max()) + 1, dtype=sims.dtype, device=sims.device)
+    sums.index_add_(0, camera, per_anchor)
+    return (sums / torch.bincount(camera).to(sims.dtype)).sum()
+
+
+def _nearest_negatives(sims: torch.Tensor, same: torch.Tensor, num_neg: int) -> torch.Tensor:
+    """The num_neg largest scores of each row outside its own cluster (fewer if fewer exist)."""
+    k = min(num_neg, int((~same).sum(1).min().item()))
+    if k == 0:
+        return sims.new_full((len(sims), 1), float("-inf"))
+    return sims.masked_fill(same, float("-inf")).topk(k, dim=1).values
 
 
 def hard_instance_loss(
@@ -202,13 +240,17 @@ def hard_instance_loss(
 
 
 def soft_instance_loss(
-    feats: torch.Tensor, momentum_feats: torch.Tensor, tau: float = 0.4, direction: str = "paper"
+    feats: torch.Tensor,
+    momentum_strong: torch.Tensor,
+    momentum_weak: torch.Tensor,
+    tau: float = 0.4,
+    direction: str = "ref",
 ) -> torch.Tensor:
-    """ICE eq. 12: P = softmax(f_A·m/τ) (online, augmented), Q = softmax(m_A·m/τ) (momentum, not
-    augmented) over the batch; KL(P‖Q) as the paper writes it (`paper`) or KL(Q‖P) as its
-    public code computes it (`ref`), averaged over anchors."""
-    log_p = F.log_softmax(feats @ momentum_feats.t() / tau, dim=1)
-    log_q = F.log_softmax(momentum_feats @ momentum_feats.t() / tau, dim=1).detach()
+    """ICE eq. 12 with the code's views: P = softmax(f_A·m_j/τ) (online view 1 against the
+    momentum features of strong view 2), Q = softmax(w_A·w_j/τ) (momentum, weak view); KL(Q‖P)
+    as the public code computes it (`ref`) or KL(P‖Q) as the paper writes it (`paper`)."""
+    log_p = F.log_softmax(feats @ momentum_strong.t() / tau, dim=1)
+    log_q = F.log_softmax(momentum_weak @ momentum_weak.t() / tau, dim=1).detach()
     if direction == "paper":
         return (log_p.exp() * (log_p - log_q)).sum(1).mean()
     if direction == "ref":

@@ -21,6 +21,8 @@ ARCHS = {
     "resnet18": (torchvision.models.resnet18, 512),
 }
 NUM_PARTS = 4
+# E_id heads by name: embedding size of `f` (None = the pooled features behind a BN neck, ICE)
+HEADS = {"gcl": 512, "bnneck": None}
 
 
 class IdentityEncoder(nn.Module):
