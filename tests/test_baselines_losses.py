@@ -283,3 +283,36 @@ def test_ice_warns_when_the_run_is_too_short_for_its_ema(monkeypatch):
     # the paper's schedule (40 x 400): 0.999 ** 16000 ~ 1e-7, nothing to say
     ice_module.warn_short_ema(_ice_cfg(epochs=40, iters=400, batch_size=64), 12936)
     assert len(messages) == 2
+
+
+class _Linear(nn.Module):
+    """Stand-in E_id: (unused part code, a linear map of the flattened image)."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(4, 3, bias=False).double()
+
+    def forward(self, x):
+        return None, self.proj(x.flatten(1))
+
+
+def test_jvtc_global_term_is_per_view_with_replicated_targets():
+    torch.manual_seed(9)
+    method = JVTC.__new__(JVTC)
+    method.config = SimpleNamespace(beta_local=0.1, beta_global=0.05, global_start=0,
+                                    global_weight=0.2, memory_rate=0.01, memory_max=0.8)
+    method.model, method.device = _Linear(), torch.device("cpu")
+    method.optimizer = torch.optim.SGD(method.model.parameters(), lr=0.0)
+    method.memory = F.normalize(torch.randn(6, 3, dtype=torch.float64), dim=1)
+    method.labels = torch.tensor([0, 0, 1, 1, 2, 2]).numpy()
+    images = torch.randn(2, 2, 4, dtype=torch.float64)  # 2 images x 2 views
+    indices = torch.tensor([1, 4])
+    views = F.normalize(method.model(images.flatten(0, 1))[1], dim=1).detach()
+    expected = 0.0
+    for row in range(4):  # each view against the memory, its own image's targets
+        anchor = indices[row // 2]
+        log_p = torch.log_softmax(method.memory @ views[row] / 0.05, 0)
+        same = [j for j in range(6) if method.labels[j] == method.labels[anchor]]
+        expected += -sum(log_p[j] for j in same) / len(same)
+    terms = method.step(images, indices, epoch=1)
+    assert terms["global"] == pytest.approx(float(expected) / 4)

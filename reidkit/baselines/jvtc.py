@@ -79,8 +79,9 @@ class JVTC(Method):
         loss = loss_local
         if epoch >= cfg.global_start and self.labels is not None:
             memory_labels = torch.as_tensor(self.labels, device=self.device)
-            loss_global = memory_multilabel_loss(
-                mean, indices, self.memory, memory_labels, cfg.beta_global
+            loss_global = memory_multilabel_loss(  # per view, its image's targets replicated
+                feats.flatten(0, 1), indices.repeat_interleave(v), self.memory, memory_labels,
+                cfg.beta_global,
             )
             loss = loss + cfg.global_weight * loss_global
             terms["global"] = loss_global.item()
