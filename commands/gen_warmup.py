@@ -28,8 +28,18 @@ HELP = {
     "epochs": "Epochs over all training images (paper: 40).",
     "iters-per-epoch": "Cap on iterations per epoch (quick runs).",
     "lr": "Adam learning rate of E_str, G and D (paper: 1e-4).",
+    "preset": (
+        "paper (default: the paper's text) or reference (what the authors' code does): sets "
+        "--feat-variant and --view-variant unless given; recorded in gen-warmup.pt and handed "
+        "to train-joint. On --resume: the run's (another is refused)."
+    ),
     "feat-variant": (
-        "L_feat: paper (f_id_new + f_id_ori) or reference (the authors' code: f_id_ori + f_id_cyc)."
+        "L_feat: paper (f_id_new + f_id_ori) or reference (the authors' code: f_id_ori + "
+        "f_id_cyc). Default: as --preset."
+    ),
+    "view-variant": (
+        "New view drawn from: paper (all 7 rotations, 45..315) or reference (45..270 only, the "
+        "authors' off-by-one). Default: as --preset."
     ),
     "gan-type": "Adversarial loss: lsgan (reference, with R1) or log (paper's form).",
     "amp": "bf16 autocast on CUDA (no effect on CPU).",
@@ -56,9 +66,14 @@ def run(
         typer.Option("--iters-per-epoch", help=HELP["iters-per-epoch"]),
     ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help=HELP["lr"])] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help=HELP["preset"])] = None,
     feat_variant: Annotated[
         str | None,
         typer.Option("--feat-variant", help=HELP["feat-variant"]),
+    ] = None,
+    view_variant: Annotated[
+        str | None,
+        typer.Option("--view-variant", help=HELP["view-variant"]),
     ] = None,
     gan_type: Annotated[str | None, typer.Option("--gan-type", help=HELP["gan-type"])] = None,
     amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help=HELP["amp"])] = None,
@@ -84,8 +99,9 @@ def run(
     cfg = resolve_config(
         GenWarmupConfig, config, run=run_dir, mesh_root=mesh_root, init=init, dataset=dataset,
         data_root=data_root, size=parse_size(size) if size else None, epochs=epochs,
-        batch_size=batch, iters_per_epoch=iters_per_epoch, lr=lr, feat_variant=feat_variant,
-        gan_type=gan_type, amp=amp, channels_last=channels_last, sample_every=sample_every,
+        batch_size=batch, iters_per_epoch=iters_per_epoch, lr=lr, preset=preset,
+        feat_variant=feat_variant, view_variant=view_variant, gan_type=gan_type, amp=amp,
+        channels_last=channels_last, sample_every=sample_every,
         workers=workers, seed=seed, resume=resume, device=device,
     )
     result = run_gen_warmup(cfg)
@@ -95,5 +111,5 @@ def run(
     final = result["final"]
     rows = [[k, v] for k, v in final.items() if k not in ("epoch", "iteration")]
     rows += [["iterations", result["iterations"]], ["checkpoint", result["checkpoint"]]]
-    print_table(f"gen-warmup: epoch {final.get('epoch', '-')} (mean losses)", ["term", "value"],
-                rows)
+    title = f"gen-warmup [preset {result['config']['preset']}]: epoch {final.get('epoch', '-')}"
+    print_table(f"{title} (mean losses)", ["term", "value"], rows)

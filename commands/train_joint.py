@@ -30,9 +30,27 @@ HELP = {
     "losses": "Loss terms, comma-separated subset of gan,vi,vi1,vi2 (Table 3 ablations).",
     "no-gan": "Contrast only (L_vi^woGAN): no generation, E_id alone trains.",
     "augment": "With --no-gan: flip, crop, colour jitter and random erasing.",
+    "preset": (
+        "paper (the paper's text) or reference (what the authors' code does): sets "
+        "--loss-variant, --view-variant, --gan-lr-decay and --carry-adam unless given. "
+        "Default: the preset gen-warmup.pt records (paper if none); on --resume the run's "
+        "(another is refused)."
+    ),
     "loss-variant": (
-        "paper (default) or reference (the authors' code: own memory slot for L'_vi, "
-        "outliers as negatives)."
+        "paper or reference (the authors' code: own memory slot for L'_vi, outliers as "
+        "negatives, L_vi's positive drawn apart). Default: as --preset."
+    ),
+    "view-variant": (
+        "New view drawn from: paper (all 7 rotations) or reference (45..270 only). "
+        "Default: as --preset."
+    ),
+    "gan-lr-decay": (
+        "Multiply the G/D Adam lr by lr_gamma after lr_step epochs like E_id's (paper), or "
+        "keep it constant (reference). Default: as --preset."
+    ),
+    "carry-adam": (
+        "Start the G/D Adam moments from gen-warmup's optimiser state (reference) instead of "
+        "fresh (paper). Default: as --preset."
     ),
     "batch-size": "Images per iteration and process (paper: 16).",
     "iters-per-epoch": "Cap on iterations per epoch (0 = one pass over the labelled images).",
@@ -63,9 +81,22 @@ def run(
     losses: Annotated[str | None, typer.Option("--losses", help=HELP["losses"])] = None,
     no_gan: Annotated[bool, typer.Option("--no-gan", help=HELP["no-gan"])] = False,
     augment: Annotated[bool, typer.Option("--augment", help=HELP["augment"])] = False,
+    preset: Annotated[str | None, typer.Option("--preset", help=HELP["preset"])] = None,
     loss_variant: Annotated[
         str | None,
         typer.Option("--loss-variant", help=HELP["loss-variant"]),
+    ] = None,
+    view_variant: Annotated[
+        str | None,
+        typer.Option("--view-variant", help=HELP["view-variant"]),
+    ] = None,
+    gan_lr_decay: Annotated[
+        bool | None,
+        typer.Option("--gan-lr-decay/--no-gan-lr-decay", help=HELP["gan-lr-decay"]),
+    ] = None,
+    carry_adam: Annotated[
+        bool | None,
+        typer.Option("--carry-adam/--no-carry-adam", help=HELP["carry-adam"]),
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help=HELP["batch-size"])] = None,
     iters_per_epoch: Annotated[
@@ -97,7 +128,9 @@ def run(
     cfg = resolve_config(
         TrainJointConfig, config,
         run=run_dir, baseline=baseline, epochs=epochs, eps=eps, rho=rho, losses=terms,
-        no_gan=no_gan or None, augment=augment or None, loss_variant=loss_variant,
+        no_gan=no_gan or None, augment=augment or None, preset=preset,
+        loss_variant=loss_variant, view_variant=view_variant, gan_lr_decay=gan_lr_decay,
+        carry_adam=carry_adam,
         batch_size=batch_size, iters_per_epoch=iters_per_epoch, checkpoint_every=checkpoint_every,
         eval_every=eval_every, amp=amp or None, resume=resume or None, workers=workers,
         seed=seed, device=device,
@@ -117,5 +150,6 @@ def run(
         if tested:
             row += [r.get("test_mAP", float("nan")), r.get("test_rank1", float("nan"))]
         rows.append(row)
-    title = f"train-joint [{result['loss_variant']} losses] → {result['checkpoint']}"
+    title = (f"train-joint [preset {result['preset']}, {result['loss_variant']} losses] → "
+             f"{result['checkpoint']}")
     print_table(title, columns, rows)

@@ -62,12 +62,15 @@ def make_market(root: Path, mesh_root: Path, ids: int = 6, per_cam: int = 4) -> 
                         _mesh(k + len(sub)).save(out)
 
 
-def make_warmup(run: Path, data_root: Path) -> Path:
-    """warmup.pt as the warm-up stage writes it (random resnet18 E_id), for a real gen-warmup."""
+def make_warmup(run: Path, data_root: Path, embed_dim: int | None = 512,
+                arch: str = "resnet18") -> Path:
+    """warmup.pt as the warm-up stage writes it (random E_id; `embed_dim=None`: the ICE-style
+    BN neck without `feat`), for a real gen-warmup."""
     torch.manual_seed(0)
     path = run / "warmup.pt"
-    save_stage(path, stage="warmup", models={"E_id": IdentityEncoder("resnet18").state_dict()},
-               config={"dataset": "market", "data_root": str(data_root), "arch": "resnet18",
+    model = IdentityEncoder(arch, embed_dim=embed_dim)
+    save_stage(path, stage="warmup", models={"E_id": model.state_dict()},
+               config={"dataset": "market", "data_root": str(data_root), "arch": arch,
                        "size": list(SIZE), "baseline": "jvtc"},
                epoch=1, extra={"eval_temporal": False})
     return path

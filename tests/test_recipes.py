@@ -202,6 +202,7 @@ def test_missing_arguments_fail_before_any_command(fake: dict, name: str) -> Non
         ({"data_root": "/nonexistent/Market"}, "--data-root: no such folder: /nonexistent/Market"),
         ({"smpl_mean_params": "/nonexistent/mean.npz"}, "--smpl-mean-params: no such file"),
         ({"source_root": None}, "missing --source-root"),
+        ({"preset": "authors"}, "--preset: must be paper or reference, got 'authors'"),
     ],
 )
 def test_one_missing_argument_or_file_is_named(fake: dict, change: dict, message: str) -> None:
@@ -275,6 +276,8 @@ def test_full_run_calls_the_gcl_sequence(fake: dict, name: str) -> None:
         )
     assert "--epochs" not in warmup  # the paper's hyper-parameters are the command's defaults
     assert (_opt(gen, "--run"), _opt(gen, "--epochs")) == (run, "40")
+    # the published numbers come from the authors' code: both GAN stages run its preset
+    assert _opt(gen, "--preset") == "reference" and _opt(joint, "--preset") == "reference"
     assert _opt(gen, "--mesh-root") == str(d / "run" / "mesh") and "--resume" not in gen
     assert (_opt(joint, "--run"), _opt(joint, "--epochs")) == (run, "20")
     assert float(_opt(joint, "--rho")) == pytest.approx(rho)
@@ -325,6 +328,15 @@ def test_finished_stages_are_skipped_and_gen_warmup_resumes(fake: dict) -> None:
     again = _run(fake, "duke_jvtc", args)
     assert again.returncode == 0 and _calls(fake) == []
     assert "skipped" in again.stderr
+
+
+def test_preset_option_reaches_both_gan_stages(fake: dict) -> None:
+    result = _run(fake, "market_jvtc", [*_args(fake["dir"], False), "--preset", "paper"])
+    assert result.returncode == 0, result.stderr
+    calls = {c[0]: c for c in _calls(fake)}
+    assert _opt(calls["gen-warmup"], "--preset") == "paper"
+    assert _opt(calls["train-joint"], "--preset") == "paper"
+    assert "--preset" not in calls["warmup"] and "--preset" not in calls["eval"]
 
 
 def test_a_failing_stage_stops_the_recipe_without_its_result(fake: dict) -> None:

@@ -1,5 +1,6 @@
 """Mesh-pair dataset for the GAN stages: an image, its original render `s_ori` and one rotated
-render `s_new` drawn uniformly among all seven angles (the reference draws only six).
+render `s_new` drawn uniformly among the new-view angles: all seven (`paper`, the default), or
+45..270 only (`reference`: the authors' `randint(1, 7) * 45` never reaches 315).
 
 Layout (what `reidkit mesh` writes, and the authors' archives):
 `<mesh_root>/<mesh split>/render/<name>` and `render_<deg>/<name>` for deg in 45..315 by 45,
@@ -22,7 +23,15 @@ from reidkit.data.transforms import test_transform
 from reidkit.errors import DatasetError
 
 ANGLES = (45, 90, 135, 180, 225, 270, 315)
+VIEW_VARIANTS = {"paper": ANGLES, "reference": ANGLES[:-1]}
 MESH_SPLIT = {"train": "train", "query": "test", "gallery": "test", "test": "test"}
+
+
+def new_view_angles(variant: str) -> tuple[int, ...]:
+    """The angles a new view is drawn from under `variant` (paper: 7, reference: 6)."""
+    if variant not in VIEW_VARIANTS:
+        raise ValueError(f"unknown view variant {variant}; choose from {tuple(VIEW_VARIANTS)}")
+    return VIEW_VARIANTS[variant]
 
 
 def mesh_transform(size: tuple[int, int]) -> T.Compose:
@@ -72,7 +81,8 @@ def open_mesh(path: Path) -> Image.Image:
 
 
 class MeshPairDataset(Dataset):
-    """Item = (image, mesh_ori, mesh_new, index). The rotation is drawn from torch's global RNG:
+    """Item = (image, mesh_ori, mesh_new, index). The rotation is drawn uniformly from `angles`
+    (`new_view_angles(variant)`; only those renders are checked) with torch's global RNG:
     wrap the dataset in `reidkit.train.rng.SeededItems` with a seed from (seed, epoch, index)
     to make every draw reproducible, in any loader worker."""
 

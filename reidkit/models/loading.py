@@ -99,6 +99,33 @@ def _arch_of(state: dict[str, torch.Tensor]) -> str:
     return "resnet50" if "layer4.0.conv3.weight" in state else "resnet18"
 
 
+def encoder_for_state(state: dict[str, torch.Tensor]) -> IdentityEncoder:
+    """An untrained E_id shaped as `state` is, so that every stage rebuilds the encoder it was
+    handed (arch from the layer names, embedding from `feat.weight`, or the BN neck without it)."""
+    embed_dim = int(state["feat.weight"].shape[0]) if "feat.weight" in state else None
+    return IdentityEncoder(_arch_of(state), embed_dim=embed_dim)
+
+
+def identity_encoder_from_state(state: dict[str, torch.Tensor],
+                                path: str | Path | None = None) -> IdentityEncoder:
+    """E_id rebuilt from a reidkit stage checkpoint's state dict, loaded strictly (a missing or
+    unknown tensor is a CheckpointError, never a silent partial load)."""
+    model = encoder_for_state(state)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unknown = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unknown or wrong:
+        raise CheckpointError(
+            f"E_id weights do not form a {model.arch} encoder "
+            f"(missing {missing[:4]}, unknown {unknown[:4]}, wrong shape {wrong[:4]})",
+            path=path,
+            fix="the checkpoint is damaged or not from reidkit; re-run the stage that wrote it",
+        )
+    model.load_state_dict(state)
+    return model
+
+
 def load_identity_encoder(path: str | Path) -> tuple[IdentityEncoder, dict[str, Any]]:
     """Build E_id from a checkpoint, refusing one from which the backbone would not load.
 
@@ -116,9 +143,7 @@ def load_identity_encoder(path: str | Path) -> tuple[IdentityEncoder, dict[str, 
             fix="pass a reidkit stage checkpoint, a JVTC/GCL E_id state_dict, "
             "a GCL id_*.pt / model_best.pth, or an ICE checkpoint",
         )
-    has_feat = "feat.weight" in state
-    embed_dim = state["feat.weight"].shape[0] if has_feat else None
-    model = IdentityEncoder(_arch_of(state), embed_dim=embed_dim)
+    model = encoder_for_state(state)
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     missing = sorted(set(own) - set(usable))

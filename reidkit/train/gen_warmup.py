@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from reidkit import log
 from reidkit.config import config_to_dict
 from reidkit.data.datasets import load_dataset
-from reidkit.data.mesh_pairs import MeshPairDataset
+from reidkit.data.mesh_pairs import VIEW_VARIANTS, MeshPairDataset, new_view_angles
 from reidkit.data.records import ImageRecord
 from reidkit.device import autocast, resolve_device, seed_everything
 from reidkit.errors import CheckpointError, ConfigError
@@ -28,6 +28,15 @@ from reidkit.models.loading import load_identity_encoder
 from reidkit.models.structure import StructureEncoder, check_gan_size
 from reidkit.runs import load_stage, require_stage, stage_path
 from reidkit.train.gan import FEAT_VARIANTS, GAN_TYPES, GanWeights, gan_step, set_requires_grad
+from reidkit.train.presets import (
+    DEFAULT_PRESET,
+    GEN_WARMUP,
+    apply_preset,
+    check_preset,
+    describe,
+    refuse_other_preset,
+    saved_preset,
+)
 from reidkit.train.rng import SeededItems, capture_rng, item_seed, restore_rng
 
 STAGE = "gen-warmup"
@@ -37,7 +46,8 @@ HANDOVER = ("dataset", "data_root", "camera_regex", "arch", "size", "baseline")
 
 @dataclass
 class GenWarmupConfig:
-    """Options of `reidkit gen-warmup` (defaults = the paper's)."""
+    """Options of `reidkit gen-warmup` (defaults = the paper's). `preset` None = paper (on resume:
+    the run's); the fields marked "preset" stay None until the preset fills them."""
 
     run: Path | None = None
     mesh_root: Path | None = None
@@ -56,7 +66,9 @@ class GenWarmupConfig:
     lambda_img: float = 5.0
     lambda_feat: float = 5.0
     lambda_adv: float = 1.0
-    feat_variant: str = "paper"
+    preset: str | None = None
+    feat_variant: str | None = None  # preset
+    view_variant: str | None = None  # preset
     gan_type: str = "lsgan"
     amp: bool = False
     channels_last: bool = False
@@ -70,8 +82,11 @@ class GenWarmupConfig:
 def _check(config: GenWarmupConfig) -> None:
     if config.run is None:
         raise ConfigError("no run folder given", fix="pass --run runs/NAME")
-    if config.feat_variant not in FEAT_VARIANTS:
+    check_preset(config.preset)
+    if config.feat_variant not in (None, *FEAT_VARIANTS):
         raise ConfigError(f"--feat-variant must be one of {', '.join(FEAT_VARIANTS)}")
+    if config.view_variant not in (None, *VIEW_VARIANTS):
+        raise ConfigError(f"--view-variant must be one of {', '.join(VIEW_VARIANTS)}")
     if config.gan_type not in GAN_TYPES:
         raise ConfigError(f"--gan-type must be one of {', '.join(GAN_TYPES)}")
     for name in ("epochs", "batch_size"):
@@ -82,13 +97,16 @@ def _check(config: GenWarmupConfig) -> None:
 
 
 def _resolve(config: GenWarmupConfig) -> tuple[GenWarmupConfig, Path, dict[str, Any] | None]:
-    """Fill data options from the saved gen-warmup (resume) or warm-up checkpoint; returns the
-    config, the E_id checkpoint path and the resume state (None for a fresh start)."""
+    """Fill data options from the saved gen-warmup (resume) or warm-up checkpoint, then the
+    preset's settings; returns the config, the E_id checkpoint path and the resume state (None
+    for a fresh start)."""
     run = Path(config.run)
     resume_state = None
     if config.resume:
-        resume_state = load_stage(require_stage(run, STAGE, "gen-warmup"), STAGE)
+        path = require_stage(run, STAGE, "gen-warmup")
+        resume_state = load_stage(path, STAGE)
         saved = resume_state["config"]
+        refuse_other_preset(config.preset, saved_preset(saved), path)
         keep = {"run", "epochs", "device", "amp", "workers", "sample_every", "iters_per_epoch",
                 "resume"}
         fields = {f.name for f in dataclasses.fields(GenWarmupConfig)}
@@ -97,10 +115,11 @@ def _resolve(config: GenWarmupConfig) -> tuple[GenWarmupConfig, Path, dict[str, 
         for key in ("mesh_root", "init", "data_root"):
             if values.get(key) is not None:
                 values[key] = Path(values[key])
+        values["preset"] = saved_preset(saved)
         config = dataclasses.replace(config, **values)
-        return config, Path(saved["init"]), resume_state
+        return apply_preset(config, config.preset, GEN_WARMUP), Path(saved["init"]), resume_state
     init = Path(config.init) if config.init else require_stage(run, "warmup", "warmup")
-    return config, init, None
+    return apply_preset(config, config.preset or DEFAULT_PRESET, GEN_WARMUP), init, None
 
 
 def _fill_from_parent(config: GenWarmupConfig, info: dict[str, Any]) -> GenWarmupConfig:
@@ -192,7 +211,8 @@ def run_gen_warmup(config: GenWarmupConfig) -> dict[str, Any]:
     seed_everything(config.seed)
     dataset = load_dataset(config.dataset, config.data_root, camera_regex=config.camera_regex)
     records: list[ImageRecord] = dataset.train
-    data = MeshPairDataset(records, config.mesh_root, split="train", size=config.size)
+    data = MeshPairDataset(records, config.mesh_root, split="train", size=config.size,
+                           angles=new_view_angles(config.view_variant))
     models = build_gan(E_id)
     optimizers = build_optimizers(models, config)
     start_epoch, iteration, history = 0, 0, []
@@ -205,8 +225,9 @@ def run_gen_warmup(config: GenWarmupConfig) -> dict[str, Any]:
         _optimizer_to(opt, device)
     parent_stage = info.get("stage") or {}
     settings = _settings(config, info, init, dataset)
-    log.info(f"gen-warmup: {len(records)} training images, E_id {info['arch']} from {init} "
-             f"(frozen), L_feat {config.feat_variant}, {config.gan_type}, device {device}")
+    log.info(f"gen-warmup: {len(records)} training images, E_id {info['arch']} "
+             f"({info['embed_dim']}-d) from {init} (frozen), {describe(config, GEN_WARMUP)}, "
+             f"{config.gan_type}, device {device}")
     ctx = lambda: autocast(device, config.amp)  # noqa: E731
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     workers = config.workers if config.workers >= 0 else (4 if device.type == "cuda" else 0)
@@ -268,7 +289,7 @@ def save_stage_checkpoint(path: Path, models: dict[str, nn.Module], optimizers: 
         dataset=settings["_fingerprint"], metrics=history[-1] if history else {},
         parent=init if Path(init).is_file() else None,
         extra={"history": history, "rng": capture_rng(),
-               "eval_temporal": (parent_stage.get("extra") or {}).get("eval_temporal")},
+               "eval_temporal": bool((parent_stage.get("extra") or {}).get("eval_temporal"))},
     )
 
 

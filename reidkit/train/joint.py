@@ -3,7 +3,8 @@
 Every epoch: cluster the memory bank into pseudo identities (k-reciprocal Jaccard + DBSCAN, eps
 fixed or by the rho rule; JVTC+ adds the joint visual-temporal distance), drop the outliers, then
 one pass over the labelled images: GAN forward, D step, one backward of L_all, memory update.
-Both learning rates ×0.1 after `lr_step` epochs. `train-joint.pt` is written atomically at every
+Both learning rates ×0.1 after `lr_step` epochs (E_id's only under the reference preset, which
+also starts G/D from gen-warmup's Adam moments). `train-joint.pt` is written atomically at every
 epoch end (and every `checkpoint_every` iterations), and `resume` continues from it.
 """
 
@@ -21,6 +22,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 
 from reidkit import log
 from reidkit.config import config_to_dict
+from reidkit.data.mesh_pairs import VIEW_VARIANTS
 from reidkit.device import autocast, seed_everything
 from reidkit.errors import ConfigError
 from reidkit.models.memory import MemoryBank
@@ -37,6 +39,7 @@ from reidkit.train.distributed import (
 )
 from reidkit.train.gan import GanWeights
 from reidkit.train.joint_step import LOSS_TERMS, StepSettings, contrast_step, joint_step
+from reidkit.train.presets import TRAIN_JOINT, check_preset, describe
 from reidkit.train.rng import SeededItems, item_seed
 
 BASELINES = ("jvtc", "jvtc+", "mmcl", "ice")
@@ -44,7 +47,9 @@ BASELINES = ("jvtc", "jvtc+", "mmcl", "ice")
 
 @dataclass
 class TrainJointConfig:
-    """train-joint settings; defaults are the paper's (Sec. 4.1), see docs/joint-training.md."""
+    """train-joint settings; defaults are the paper's (Sec. 4.1), see docs/joint-training.md.
+    `preset` None = gen-warmup's preset (on resume: the run's); the fields marked "preset" stay
+    None until the preset fills them (`setup.resolve_preset`)."""
 
     run: Path = Path("runs/default")
     baseline: str | None = None  # jvtc+ forces the temporal joint distance in clustering
@@ -57,7 +62,11 @@ class TrainJointConfig:
     losses: tuple[str, ...] = LOSS_TERMS
     no_gan: bool = False
     augment: bool = False
-    loss_variant: str = "paper"
+    preset: str | None = None
+    loss_variant: str | None = None  # preset
+    view_variant: str | None = None  # preset
+    gan_lr_decay: bool | None = None  # preset: G/D lr ×lr_gamma after lr_step epochs
+    carry_adam: bool | None = None  # preset: G/D start from gen-warmup's Adam moments
     tau: float = 0.04
     num_negatives: int = 8192
     momentum: float = 0.2
@@ -83,9 +92,13 @@ def validate(config: TrainJointConfig) -> None:
     if bad or not config.losses:
         raise ConfigError(f"unknown or empty --losses {list(config.losses)}",
                           fix=f"comma-separated subset of {','.join(LOSS_TERMS)}")
-    if config.loss_variant not in VARIANTS:
+    check_preset(config.preset)
+    if config.loss_variant not in (None, *VARIANTS):
         raise ConfigError(f"unknown --loss-variant {config.loss_variant}",
                           fix=f"one of {', '.join(VARIANTS)}")
+    if config.view_variant not in (None, *VIEW_VARIANTS):
+        raise ConfigError(f"unknown --view-variant {config.view_variant}",
+                          fix=f"one of {', '.join(VIEW_VARIANTS)}")
     if config.eps is not None and config.rho is not None:
         raise ConfigError("give --eps or --rho, not both")
     if config.baseline is not None and config.baseline not in BASELINES:
@@ -126,28 +139,33 @@ def _train(config: TrainJointConfig, ctx: DistContext,
     run = Path(config.run)
     parent = require_stage(run, "gen-warmup", "gen-warmup")
     upstream = load_stage(parent, "gen-warmup")
+    out_path = stage_path(run, "train-joint")
+    resumed = load_stage(out_path, "train-joint") if config.resume and out_path.is_file() else None
+    config = setup.resolve_preset(config, upstream["config"], resumed, out_path)
     seed_everything(config.seed + ctx.rank)
     info = setup.upstream_info(upstream, run)
+    _announce_preset(config, info)
     temporal = config.baseline == "jvtc+" or (config.baseline is None and info["eval_temporal"])
     rho = config.rho
     if rho is None and config.eps is None:
         rho = setup.default_rho(info["dataset"])
     dataset = setup.load_records(info)
     records = dataset.train
-    models = setup.build_models(upstream, info["arch"], ctx)
-    optimizers, schedulers = setup.build_optimizers(models, config, ctx)
+    models = setup.build_models(upstream, parent, ctx)
+    carried = (setup.gen_warmup_moments(upstream, parent)
+               if config.carry_adam and not config.no_gan and resumed is None else None)
+    optimizers, schedulers = setup.build_optimizers(models, config, ctx, carried)
     memory = MemoryBank(len(records), dim=models["E_id"].embed_dim, momentum=config.momentum)
     memory.to(ctx.device)
     sampling = torch.Generator(device=ctx.device).manual_seed(config.seed * 1000 + ctx.rank)
-    out_path = stage_path(run, "train-joint")
     start_epoch, start_batch, iteration, history = 0, 0, 0, []
     timeline = setup.train_timeline(dataset) if temporal and ctx.is_main else None
-    if config.resume and out_path.is_file():
-        state = setup.load_resume(out_path, dataset)
-        setup.restore(state, models, optimizers, schedulers, memory, sampling, ctx)
-        start_epoch, iteration = state["epoch"], state["iteration"]
-        start_batch = state["extra"]["batch"]
-        history = state["extra"]["history"]
+    if resumed is not None:
+        setup.check_resume_dataset(resumed, out_path, dataset)
+        setup.restore(resumed, models, optimizers, schedulers, memory, sampling, ctx)
+        start_epoch, iteration = resumed["epoch"], resumed["iteration"]
+        start_batch = resumed["extra"]["batch"]
+        history = resumed["extra"]["history"]
         labels = memory.labels.cpu().numpy()  # the interrupted epoch's, if mid-epoch
         log.info(f"resuming train-joint at epoch {start_epoch + 1}, batch {start_batch}")
     else:
@@ -157,9 +175,9 @@ def _train(config: TrainJointConfig, ctx: DistContext,
     what = ("contrast only (L_vi^woGAN" + (", augmented)" if config.augment else ")")
             if config.no_gan else "losses " + ",".join(config.losses))
     radius = f"eps {config.eps}" if config.eps is not None else f"rho {rho}"
-    log.info(f"train-joint: {len(records)} images, {what}, {config.loss_variant} variant, "
-             f"clustering {radius}{' + temporal' if temporal else ''}, "
-             f"{ctx.world_size} process(es) on {ctx.device}")
+    log.info(f"train-joint: {len(records)} images, E_id {models['E_id'].arch} "
+             f"({models['E_id'].embed_dim}-d), {what}, clustering {radius}"
+             f"{' + temporal' if temporal else ''}, {ctx.world_size} process(es) on {ctx.device}")
     settings = StepSettings(
         losses=config.losses, tau=config.tau, num_negatives=config.num_negatives,
         variant=config.loss_variant, feat_variant=info["feat_variant"], gan_type=info["gan_type"],
@@ -232,7 +250,17 @@ def _train(config: TrainJointConfig, ctx: DistContext,
     barrier(ctx)
     return {"checkpoint": str(out_path), "epochs": config.epochs, "history": history,
             "final": history[-1] if history else {}, "world_size": ctx.world_size,
-            "loss_variant": config.loss_variant, "config": config_to_dict(config)}
+            "loss_variant": config.loss_variant, "preset": config.preset,
+            "config": config_to_dict(config)}
+
+
+def _announce_preset(config: TrainJointConfig, info: dict[str, Any]) -> None:
+    """Print the preset and what it set at the start, and warn when it is not gen-warmup's."""
+    log.info(f"train-joint {describe(config, TRAIN_JOINT)}; from gen-warmup: L_feat "
+             f"{info['feat_variant']}, {info['gan_type']} (gen-warmup preset {info['preset']})")
+    if config.preset != info["preset"]:
+        log.warn(f"train-joint runs preset {config.preset} on a gen-warmup made with preset "
+                 f"{info['preset']}: the two GAN stages follow different sources")
 
 
 def _epoch_batches(keep: np.ndarray, config: TrainJointConfig, ctx: DistContext,

@@ -4,6 +4,7 @@ read back, restore) that makes a run resumable."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,10 @@ from reidkit.data.records import ImageRecord, ReidDataset
 from reidkit.errors import CheckpointError
 from reidkit.models.discriminator import Discriminator
 from reidkit.models.generator import Generator
-from reidkit.models.identity import IdentityEncoder
+from reidkit.models.loading import identity_encoder_from_state
 from reidkit.models.memory import MemoryBank
 from reidkit.models.structure import StructureEncoder
-from reidkit.runs import load_checkpoint_file, load_stage, save_stage
+from reidkit.runs import is_stage_checkpoint, load_checkpoint_file, save_stage
 from reidkit.train.distributed import (
     DistContext,
     average_gradients,
@@ -30,6 +31,13 @@ from reidkit.train.distributed import (
     broadcast_module,
     gather_objects,
     sync_batchnorm,
+)
+from reidkit.train.presets import (
+    DEFAULT_PRESET,
+    TRAIN_JOINT,
+    apply_preset,
+    refuse_other_preset,
+    saved_preset,
 )
 from reidkit.train.rng import capture_rng, restore_rng
 
@@ -44,6 +52,18 @@ def default_rho(dataset: str) -> float:
     return RHO_DEFAULT.get(dataset, RHO_FALLBACK)
 
 
+def _parent_eval_temporal(parent: str | None) -> bool:
+    """Whether the warm-up behind an older gen-warmup.pt (one that did not record it) used the
+    temporal model; False when the parent is gone or is no reidkit stage (e.g. an ICE file)."""
+    if not parent or not Path(parent).is_file():
+        return False
+    try:
+        state = load_checkpoint_file(parent)
+    except CheckpointError:
+        return False
+    return is_stage_checkpoint(state) and bool(state.get("extra", {}).get("eval_temporal"))
+
+
 def upstream_info(state: dict[str, Any], run: Path) -> dict[str, Any]:
     """What gen-warmup.pt says about the data, the networks and its GAN loss settings."""
     cfg = state["config"]
@@ -51,10 +71,9 @@ def upstream_info(state: dict[str, Any], run: Path) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"gen-warmup checkpoint lacks config keys {missing}",
                               path=run / "gen-warmup.pt", fix="re-run `reidkit gen-warmup`")
-    extra = state.get("extra", {})
-    eval_temporal = extra.get("eval_temporal")
-    if eval_temporal is None and state.get("parent") and Path(state["parent"]).is_file():
-        eval_temporal = load_checkpoint_file(state["parent"]).get("extra", {}).get("eval_temporal")
+    eval_temporal = state.get("extra", {}).get("eval_temporal")
+    if eval_temporal is None:
+        eval_temporal = _parent_eval_temporal(state.get("parent"))
     weights = {k: float(cfg[f"lambda_{k}"]) for k in ("img", "feat", "adv")
                if cfg.get(f"lambda_{k}") is not None}
     return {
@@ -64,7 +83,29 @@ def upstream_info(state: dict[str, Any], run: Path) -> dict[str, Any]:
         "feat_variant": cfg.get("feat_variant", "paper"),
         "gan_type": cfg.get("gan_type", "lsgan"),
         "gan_weights": weights,
+        "preset": saved_preset(cfg),
     }
+
+
+def resolve_preset(config: Any, upstream_config: dict[str, Any],
+                   resume_state: dict[str, Any] | None, path: Path) -> Any:
+    """Fill the preset fields left unset. Fresh run: preset as given, else gen-warmup's, else
+    paper. Resume: the saved run's preset (a different explicit one is refused) and its saved
+    values for the fields not given again."""
+    if resume_state is None:
+        preset = config.preset or upstream_config.get("preset") or DEFAULT_PRESET
+        return apply_preset(config, preset, TRAIN_JOINT)
+    saved = resume_state["config"]
+    preset = saved_preset(saved)
+    refuse_other_preset(config.preset, preset, path)
+    kept = {k: saved[k] for k in TRAIN_JOINT[preset]
+            if getattr(config, k) is None and saved.get(k) is not None}
+    return apply_preset(dataclasses.replace(config, **kept), preset, TRAIN_JOINT)
+
+
+def effective_baseline(config: Any, info: dict[str, Any]) -> str | None:
+    """The warm-up method of the run: as given to train-joint, else as handed over."""
+    return config.baseline if config.baseline is not None else info.get("baseline")
 
 
 def load_records(info: dict[str, Any]) -> ReidDataset:
@@ -72,16 +113,18 @@ def load_records(info: dict[str, Any]) -> ReidDataset:
     return load_dataset(info["dataset"], info["data_root"], camera_regex=info.get("camera_regex"))
 
 
-def build_models(upstream: dict[str, Any], arch: str, ctx: DistContext) -> dict[str, nn.Module]:
-    """E_id, E_str, G, D with gen-warmup's weights on this rank's device, the same on all ranks."""
-    E_id = IdentityEncoder(arch)
+def build_models(upstream: dict[str, Any], path: Path, ctx: DistContext) -> dict[str, nn.Module]:
+    """E_id (rebuilt in the shape gen-warmup.pt holds), E_str, G, D with gen-warmup's weights on
+    this rank's device, the same on all ranks."""
+    missing = [k for k in ("E_id", "E_str", "G", "D") if k not in upstream["models"]]
+    if missing:
+        raise CheckpointError(f"gen-warmup checkpoint has no {', '.join(missing)} weights",
+                              path=path, fix="re-run `reidkit gen-warmup`")
+    E_id = identity_encoder_from_state(upstream["models"]["E_id"], path)
     models = {"E_id": E_id, "E_str": StructureEncoder(),
               "G": Generator(id_chunk=E_id.part_dim // 4), "D": Discriminator()}
-    for name, module in models.items():
-        if name not in upstream["models"]:
-            raise CheckpointError(f"gen-warmup checkpoint has no {name} weights",
-                                  fix="re-run `reidkit gen-warmup`")
-        module.load_state_dict(upstream["models"][name])
+    for name in ("E_str", "G", "D"):
+        models[name].load_state_dict(upstream["models"][name])
     models["E_id"] = sync_batchnorm(models["E_id"], ctx)
     for module in models.values():
         module.to(ctx.device)
@@ -89,8 +132,10 @@ def build_models(upstream: dict[str, Any], arch: str, ctx: DistContext) -> dict[
     return models
 
 
-def build_optimizers(models: dict[str, nn.Module], config: Any, ctx: DistContext):
-    """SGD (nesterov) for E_id; Adam (betas 0, 0.999) for E_str+G and for D; StepLR ×gamma."""
+def build_optimizers(models: dict[str, nn.Module], config: Any, ctx: DistContext,
+                     carried: dict[str, Any] | None = None):
+    """SGD (nesterov) for E_id; Adam (betas 0, 0.999) for E_str+G and for D, starting from the
+    `carried` Adam moments if given; StepLR ×lr_gamma (G/D constant without `gan_lr_decay`)."""
     optimizers: dict[str, torch.optim.Optimizer] = {
         "id": torch.optim.SGD(models["E_id"].parameters(), lr=config.lr_id, momentum=0.9,
                               nesterov=True, weight_decay=config.weight_decay),
@@ -103,14 +148,49 @@ def build_optimizers(models: dict[str, nn.Module], config: Any, ctx: DistContext
         optimizers["dis"] = torch.optim.Adam(models["D"].parameters(), lr=config.lr_gan,
                                              betas=(0.0, 0.999), weight_decay=config.weight_decay)
         owners.update(gen=[models["E_str"], models["G"]], dis=[models["D"]])
+        if carried is not None:
+            for key in ("gen", "dis"):
+                carry_moments(optimizers[key], carried[key], key)
     if ctx.enabled:
         for key, opt in optimizers.items():
             opt.register_step_pre_hook(
                 lambda _opt, _args, _kwargs, mods=owners[key]: average_gradients(mods, ctx))
-    schedulers = {k: torch.optim.lr_scheduler.StepLR(o, step_size=config.lr_step,
-                                                     gamma=config.lr_gamma)
-                  for k, o in optimizers.items()}
+    gan_gamma = config.lr_gamma if config.gan_lr_decay else 1.0
+    schedulers = {
+        k: torch.optim.lr_scheduler.StepLR(o, step_size=config.lr_step,
+                                           gamma=config.lr_gamma if k == "id" else gan_gamma)
+        for k, o in optimizers.items()
+    }
     return optimizers, schedulers
+
+
+def gen_warmup_moments(upstream: dict[str, Any], path: Path) -> dict[str, Any]:
+    """gen-warmup's Adam states of E_str+G ("gen") and D ("dis"), to continue from."""
+    saved = upstream.get("optimizers") or {}
+    missing = [k for k in ("gen", "dis") if not (saved.get(k) or {}).get("state")]
+    if missing:
+        raise CheckpointError(
+            f"gen-warmup checkpoint holds no Adam state for {', '.join(missing)} to carry over",
+            path=path,
+            fix="pass --no-carry-adam (fresh Adam moments), or re-run `reidkit gen-warmup`",
+        )
+    return {k: saved[k] for k in ("gen", "dis")}
+
+
+def carry_moments(opt: torch.optim.Optimizer, saved: dict[str, Any], name: str) -> None:
+    """Load a saved Adam state's moments and step counts into `opt`, keeping `opt`'s own lr,
+    betas and weight decay (the reference reloads stage 2's optimizer.pt the same way)."""
+    groups = opt.state_dict()["param_groups"]
+    params = [p for g in opt.param_groups for p in g["params"]]
+    ids = [i for g in saved["param_groups"] for i in g["params"]]
+    shapes = [tuple(saved["state"][i]["exp_avg"].shape) if i in saved["state"] else None
+              for i in ids]
+    if len(ids) != len(params) or any(s is not None and s != tuple(p.shape)
+                                       for s, p in zip(shapes, params, strict=True)):
+        raise CheckpointError(f"gen-warmup's '{name}' Adam state does not fit the networks",
+                              fix="pass --no-carry-adam, or re-run `reidkit gen-warmup`")
+    opt.load_state_dict({"state": saved["state"], "param_groups": [
+        {**g, "params": s["params"]} for g, s in zip(groups, saved["param_groups"], strict=True)]})
 
 
 def workers(config: Any, ctx: DistContext) -> int:
@@ -130,11 +210,12 @@ def train_dataset(config: Any, info: dict[str, Any], records: list[ImageRecord])
         transform = (train_transform(size, flip=True, erasing=0.5, color_jitter=0.5)
                      if config.augment else plain_transform(size))
         return ImageDataset(records, transform)
-    from reidkit.data.mesh_pairs import MeshPairDataset
+    from reidkit.data.mesh_pairs import MeshPairDataset, new_view_angles
     from reidkit.models.structure import check_gan_size
 
     check_gan_size(size)
-    return MeshPairDataset(records, info["mesh_root"], split="train", size=size)
+    return MeshPairDataset(records, info["mesh_root"], split="train", size=size,
+                           angles=new_view_angles(config.view_variant))
 
 
 def init_memory(memory: MemoryBank, E_id: nn.Module, records: list[ImageRecord],
@@ -226,26 +307,28 @@ def save(*, config: Any, info: dict[str, Any], dataset: ReidDataset, parent: Pat
         handover = {k: v for k, v in info.items() if k in HANDOVER_KEYS}
         states = {**{k: o.state_dict() for k, o in optimizers.items()},
                   **{f"scheduler_{k}": s.state_dict() for k, s in schedulers.items()}}
+        recorded = {**handover, **config_to_dict(config), "size": list(info["size"]),
+                    "baseline": effective_baseline(config, info),
+                    "feat_variant": info["feat_variant"], "gan_type": info["gan_type"]}
         save_stage(
             path, stage="train-joint", models={k: plain(m) for k, m in models.items()},
-            config={**handover, "size": list(info["size"]), **config_to_dict(config)},
+            config=recorded,
             epoch=epoch, iteration=iteration, optimizers=states,
             dataset=dataset.fingerprint(), metrics=history[-1] if history else {},
             parent=parent,
             extra={"batch": batch, "history": history, "memory": plain(memory),
                    "rng": rng, "world_size": ctx.world_size,
-                   "eval_temporal": info["eval_temporal"], "loss_variant": config.loss_variant},
+                   "eval_temporal": info["eval_temporal"], "loss_variant": config.loss_variant,
+                   "preset": config.preset},
         )
     barrier(ctx)
 
 
-def load_resume(path: Path, dataset: ReidDataset) -> dict[str, Any]:
-    """Read train-joint.pt back, checking that it belongs to the same dataset."""
-    state = load_stage(path, "train-joint")
+def check_resume_dataset(state: dict[str, Any], path: Path, dataset: ReidDataset) -> None:
+    """Refuse to resume train-joint.pt on another dataset than the one it was made on."""
     if state["dataset"].get("sha256") != dataset.fingerprint()["sha256"]:
         raise CheckpointError("train-joint checkpoint was made on a different dataset", path=path,
                               fix="resume with the same data, or remove the file to start over")
-    return state
 
 
 def restore(state: dict[str, Any], models: dict[str, nn.Module], optimizers: dict[str, Any],

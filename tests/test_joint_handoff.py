@@ -1,0 +1,152 @@
+"""The E_id hand-off through every stage when the warm-up encoder has no `feat` layer (the
+ICE-style BN neck, `IdentityEncoder(arch, embed_dim=None)`): a reidkit warm-up checkpoint and an
+imported ICE checkpoint go through gen-warmup → train-joint → eval, each stage rebuilding E_id in
+the shape the checkpoint holds and loading it strictly; train-joint records the baseline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+from joint_fixtures import SIZE, make_market, make_warmup  # noqa: E402
+
+from commands.app import app  # noqa: E402
+from reidkit.data.datasets import load_dataset  # noqa: E402
+from reidkit.evaluation.engine import evaluate_model  # noqa: E402
+from reidkit.models.identity import IdentityEncoder  # noqa: E402
+from reidkit.runs import load_stage, save_stage  # noqa: E402
+
+runner = CliRunner()
+# ICE's `base` is nn.Sequential(conv1, bn1, maxpool, layer1..4): the maxpool (2) has no tensors
+ICE_BASE = {"conv1": "0", "bn1": "1", "layer1": "3", "layer2": "4", "layer3": "5", "layer4": "6"}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: several processes share the test machine's two cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("handoff")
+    make_market(root / "data", root / "mesh", ids=4, per_cam=2)
+    (root / "joint.toml").write_text("k1 = 6\nk2 = 2\nmin_samples = 2\nworkers = 0\n")
+    return root
+
+
+def _neck_keys(arch: str) -> set[str]:
+    """The tensor names of a BN-neck E_id, from a model built here."""
+    return set(IdentityEncoder(arch, embed_dim=None).state_dict())
+
+
+def _ice_file(model: IdentityEncoder, path: Path) -> Path:
+    """`model` saved as ICE saves its checkpoints: `module.base.N.*`, `module.bottleneck.*`, a
+    classifier, and `best_mAP` as a NumPy scalar."""
+    state = {}
+    for key, value in model.state_dict().items():
+        head, rest = key.split(".", 1)
+        name = f"base.{ICE_BASE[head]}.{rest}" if head in ICE_BASE else f"bottleneck.{rest}"
+        state[f"module.{name}"] = value
+    state["module.classifier.weight"] = torch.zeros(4, model.embed_dim)
+    torch.save({"state_dict": state, "epoch": 3, "best_mAP": np.float64(0.5)}, path)
+    return path
+
+
+def _gen_warmup(tiny: Path, run: Path, *extra: str) -> None:
+    result = runner.invoke(app, ["gen-warmup", "--run", str(run), "--mesh-root",
+                                 str(tiny / "mesh"), "--batch", "2", "--iters-per-epoch", "1",
+                                 "--epochs", "1", "--device", "cpu", "--workers", "0",
+                                 "--sample-every", "0", *extra])
+    assert result.exit_code == 0, result.output
+
+
+def _train_joint(tiny: Path, run: Path):
+    return runner.invoke(app, ["train-joint", "--run", str(run), "--epochs", "1",
+                               "--iters-per-epoch", "1", "--batch-size", "2", "--eps", "0.6",
+                               "--device", "cpu", "--config", str(tiny / "joint.toml"), "--json"])
+
+
+def _eval(tiny: Path, checkpoint: Path) -> dict:
+    result = runner.invoke(app, ["eval", "--checkpoint", str(checkpoint), "--dataset", "market",
+                                 "--data-root", str(tiny / "data"), "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _check_joint_stage(tiny: Path, run: Path, arch: str, dim: int) -> dict:
+    """train-joint runs on the BN-neck E_id, keeps its shape, and eval scores what it saved."""
+    joint = _train_joint(tiny, run)
+    assert joint.exit_code == 0, joint.output
+    state = load_stage(run / "train-joint.pt", "train-joint")
+    assert set(state["models"]["E_id"]) == _neck_keys(arch)  # no `feat`, nothing extra
+    memory = state["extra"]["memory"]["features"]
+    n_train = len(load_dataset("market", tiny / "data").train)
+    assert memory.shape == (n_train, dim)
+    assert torch.allclose(memory.norm(dim=1), torch.ones(n_train), atol=1e-5)
+    scores = _eval(tiny, run / "train-joint.pt")
+    model = IdentityEncoder(arch, embed_dim=None)
+    model.load_state_dict(state["models"]["E_id"])  # strict: the saved E_id is a whole neck
+    expect = evaluate_model(model.eval(), load_dataset("market", tiny / "data"), size=SIZE,
+                            device="cpu")
+    assert scores["arch"] == arch and scores["mAP"] == pytest.approx(expect["mAP"])
+    return state
+
+
+@pytest.mark.parametrize(("arch", "dim"), [
+    ("resnet18", 512),
+    pytest.param("resnet50", 2048, marks=pytest.mark.slow),
+])
+def test_bn_neck_warmup_runs_every_stage(tiny, arch, dim):
+    run = tiny / f"neck-{arch}"
+    make_warmup(run, tiny / "data", embed_dim=None, arch=arch)
+    warm = load_stage(run / "warmup.pt")["models"]["E_id"]
+    _gen_warmup(tiny, run)
+    gen = load_stage(run / "gen-warmup.pt", "gen-warmup")
+    assert set(gen["models"]["E_id"]) == _neck_keys(arch)
+    assert all(torch.equal(warm[k], v) for k, v in gen["models"]["E_id"].items())  # frozen
+    assert gen["config"]["baseline"] == "jvtc"
+    state = _check_joint_stage(tiny, run, arch, dim)
+    assert state["config"]["baseline"] == "jvtc"  # handed over, not overwritten with None
+    assert state["config"]["arch"] == arch
+
+
+def test_imported_ice_checkpoint_runs_every_stage(tiny):
+    torch.manual_seed(5)
+    source = IdentityEncoder("resnet18", embed_dim=None)
+    ice = _ice_file(source, tiny / "ice.pth.tar")
+    run = tiny / "ice"
+    _gen_warmup(tiny, run, "--init", str(ice), "--dataset", "market", "--data-root",
+                str(tiny / "data"), "--size", f"{SIZE[0]}x{SIZE[1]}")
+    gen = load_stage(run / "gen-warmup.pt", "gen-warmup")
+    expected = source.state_dict()
+    assert set(gen["models"]["E_id"]) == set(expected)
+    assert all(torch.equal(expected[k], v) for k, v in gen["models"]["E_id"].items())
+    state = _check_joint_stage(tiny, run, "resnet18", 512)
+    assert state["config"]["baseline"] is None  # an ICE file names no reidkit baseline
+
+
+def test_train_joint_loads_e_id_strictly(tiny):
+    run = tiny / "damaged"
+    make_warmup(run, tiny / "data", embed_dim=None)
+    _gen_warmup(tiny, run)
+    state = load_stage(run / "gen-warmup.pt")
+    state["models"]["E_id"].pop("feat_bn.running_var")
+    state["models"]["E_id"]["classifier.weight"] = torch.zeros(4, 512)
+    save_stage(run / "gen-warmup.pt", stage="gen-warmup", models=state["models"],
+               config=state["config"], epoch=state["epoch"], optimizers=state["optimizers"])
+    result = _train_joint(tiny, run)
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "feat_bn.running_var" in text and "classifier.weight" in text
+    assert "gen-warmup.pt" in text and "Traceback" not in result.output
