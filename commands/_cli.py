@@ -32,7 +32,8 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="TOML file of config keys (defaults < file < command-line options).",
+        help="TOML file of config keys (defaults < file < command-line options); "
+        "default: none, the built-in defaults.",
         dir_okay=False,
     ),
 ]
@@ -44,6 +45,14 @@ DatasetOpt = Annotated[
 ]
 DataRootOpt = Annotated[
     Path, typer.Option("--data-root", help="Folder holding the dataset (see README for layouts).")
+]
+CameraRegexOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--camera-regex",
+        help="folder datasets: regex with one group giving the camera id (e.g. '_c(\\d+)'); "
+        "default: none, train and query images on camera 0, gallery images on camera 1.",
+    ),
 ]
 
 
@@ -64,9 +73,19 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def percent(fraction: float) -> str:
+    """A score fraction (mAP, Rank-k, mINP) as a percentage, the one rule of every score table:
+    two decimals whatever the size (4.00, 0.00); `--json` keeps the fraction."""
+    return "nan" if math.isnan(fraction) else f"{100 * fraction:.2f}"
+
+
 def _cell(value: Any) -> str:
+    """One rule for every float in a table: 4 decimals, tiny non-zero values (learning rates) in
+    scientific notation, so a column never mixes "0.0000" with "4.00"."""
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.2f}" if abs(value) >= 1 else f"{value:.4f}"
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.2e}" if value != 0 and abs(value) < 1e-3 else f"{value:.4f}"
     return str(value)
 
 
@@ -74,7 +93,8 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     """A rich table on stdout (plain text when stdout is not a terminal)."""
     table = Table(title=title)
     for column in columns:
-        table.add_column(column, justify="left" if column == columns[0] else "right")
+        table.add_column(column, justify="left" if column == columns[0] else "right",
+                         overflow="fold")
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
     out.print(table)

@@ -50,8 +50,10 @@ COMMANDS: list[tuple[str, str]] = [
     ("generate", "generate"),
     ("score-gen", "score_gen"),
     ("import", "import_ckpt"),
+    ("export", "export"),
     ("demo", "demo"),
     ("recipes", "recipes"),
+    ("doctor", "doctor"),
 ]
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
-from commands._cli import DataRootOpt, DatasetOpt, JsonOpt, print_json, print_table, user_errors
+from commands._cli import (
+    CameraRegexOpt,
+    DataRootOpt,
+    DatasetOpt,
+    JsonOpt,
+    print_json,
+    print_table,
+    user_errors,
+)
 from reidkit.data.datasets import load_dataset
 
 
@@ -14,13 +18,7 @@ from reidkit.data.datasets import load_dataset
 def run(
     dataset: DatasetOpt,
     data_root: DataRootOpt,
-    camera_regex: Annotated[
-        str | None,
-        typer.Option(
-            "--camera-regex",
-            help="folder datasets: regex with one group giving the camera id (e.g. '_c(\\d+)').",
-        ),
-    ] = None,
+    camera_regex: CameraRegexOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check a dataset's layout and print images / identities / cameras per split + fingerprint."""

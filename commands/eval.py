@@ -1,4 +1,5 @@
-"""`reidkit eval`: mAP / CMC / mINP of a checkpoint's identity encoder on a dataset."""
+"""`reidkit eval`: mAP / CMC / mINP of a checkpoint's identity encoder (or an exported ONNX
+model) on a dataset, optionally with ranked lists drawn as pictures."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from typing import Annotated
 import typer
 
 from commands._cli import (
+    CameraRegexOpt,
     DataRootOpt,
     DatasetOpt,
     DeviceOpt,
     JsonOpt,
+    out,
     parse_size,
+    percent,
     print_json,
     print_table,
     user_errors,
@@ -24,7 +28,7 @@ COLUMNS = ("", "mAP", "R1", "R5", "R10", "mINP")
 
 
 def _row(label: str, scores: dict) -> list:
-    return [label, *(f"{100 * scores[k]:.2f}" for k in ("mAP", "rank1", "rank5", "rank10", "mINP"))]
+    return [label, *(percent(scores[k]) for k in ("mAP", "rank1", "rank5", "rank10", "mINP"))]
 
 
 @user_errors
@@ -32,13 +36,23 @@ def run(
     dataset: DatasetOpt,
     data_root: DataRootOpt,
     checkpoint: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--checkpoint",
             help="E_id weights: a reidkit stage checkpoint (warmup.pt, train-joint.pt...), a "
-            "JVTC/GCL state_dict, a GCL id_*.pt / model_best.pth, or an ICE checkpoint.",
+            "JVTC/GCL state_dict, a GCL id_*.pt / model_best.pth, or an ICE checkpoint. "
+            "Required unless --onnx is given.",
         ),
-    ],
+    ] = None,
+    onnx: Annotated[
+        Path | None,
+        typer.Option(
+            "--onnx",
+            help="Evaluate an ONNX model written by `reidkit export` instead of a checkpoint "
+            "(features through onnxruntime); default: none.",
+            dir_okay=False,
+        ),
+    ] = None,
     rerank: Annotated[
         bool,
         typer.Option("--rerank", help="Also report k-reciprocal re-ranking (k1 20, k2 6, λ 0.3)."),
@@ -50,19 +64,15 @@ def run(
         str | None,
         typer.Option(
             "--size",
-            help="Input HEIGHTxWIDTH; default: the checkpoint's training size, else 256x128.",
+            help="Input HEIGHTxWIDTH; default: the checkpoint's training size (an ONNX model's "
+            "input size), else 256x128.",
         ),
     ] = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Images per forward pass.")
     ] = 64,
     device: DeviceOpt = "auto",
-    camera_regex: Annotated[
-        str | None,
-        typer.Option(
-            "--camera-regex", help="folder datasets: regex with one group giving the camera id."
-        ),
-    ] = None,
+    camera_regex: CameraRegexOpt = None,
     temporal: Annotated[
         bool,
         typer.Option(
@@ -71,9 +81,35 @@ def run(
             "fitted on the training split's pseudo labels (market, duke, msmt).",
         ),
     ] = False,
+    show_ranks: Annotated[
+        int,
+        typer.Option(
+            "--show-ranks",
+            help="Draw the ranked lists of N queries (query + top 10, green/red borders, junk "
+            "greyed) as PNGs into --out-dir; 0 = none.",
+        ),
+    ] = 0,
+    show_ranks_worst: Annotated[
+        bool,
+        typer.Option(
+            "--show-ranks-worst",
+            help="With --show-ranks: the N queries of lowest AP, worst first (default: a seeded "
+            "draw spread over cameras).",
+        ),
+    ] = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out-dir", help="Folder for the --show-ranks pictures; default: none (needed "
+            "with --show-ranks).", file_okay=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the --show-ranks query draw.")
+    ] = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Evaluate a checkpoint on a dataset's query/gallery: mAP, Rank-1/5/10, mINP (+ re-ranked).
+    """Evaluate a checkpoint or ONNX model on a query/gallery: mAP, Rank-1/5/10, mINP (+ re-ranked).
 
     Direct cross-dataset evaluation is just eval of a model trained on another dataset.
 
@@ -87,6 +123,7 @@ def run(
         dataset=dataset,
         data_root=data_root,
         checkpoint=checkpoint,
+        onnx=onnx,
         size=parse_size(size) if size else None,
         batch_size=batch_size,
         flip=flip,
@@ -94,6 +131,10 @@ def run(
         device=device,
         camera_regex=camera_regex,
         temporal=temporal,
+        show_ranks=show_ranks,
+        show_ranks_worst=show_ranks_worst,
+        out_dir=out_dir,
+        seed=seed,
     )
     result = run_eval(config)
     if json_out:
@@ -109,3 +150,7 @@ def run(
         COLUMNS,
         rows,
     )
+    figures = result.get("rank_figures")
+    if figures:
+        out.print(f"ranked lists: {len(figures['files'])} PNGs in {figures['out_dir']}",
+                  markup=False)

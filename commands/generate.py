@@ -35,10 +35,12 @@ HELP = {
     "mesh-root": "Mesh renders folder (default: the checkpoint's).",
     "split": "train, query, gallery or test (query + gallery).",
     "angles": "Comma-separated rotations among 45,90,...,315 (default: all seven).",
-    "limit": "Only the first N images of the split.",
+    "limit": "Only the first N images of the split (default: all).",
     "out": "Output folder (default: <checkpoint folder>/generated).",
-    "swap": "A,B: draw A's structure with B's identity (file names or indices in the split).",
-    "interpolate": "A,B: interpolate the identity from A to B on A's structure (paper Fig. 7).",
+    "swap": "A,B: draw A's structure with B's identity (file names or indices in the split); "
+    "default: none, novel views.",
+    "interpolate": "A,B: interpolate the identity from A to B on A's structure (paper Fig. 7); "
+    "default: none, novel views.",
     "steps": "Interpolation steps, both ends included.",
     "size": "HEIGHTxWIDTH (default: the checkpoint's).",
 }

@@ -16,13 +16,18 @@ FORMATS = ("gcl",)
 HELP = {
     "out": "Stage checkpoint to write, e.g. runs/x/train-joint.pt.",
     "format": "Source format: gcl (the authors' gen_/dis_/id_*.pt, model_best.pth).",
-    "gen": "gen_XXXXXXXX.pt ({'gen': state_dict}: E_str, G, AdaIN MLPs).",
-    "dis": "dis_XXXXXXXX.pt ({'dis': state_dict}), optional (needed to train on).",
-    "id": "id_XXXXXXXX.pt ({'id': state_dict}) or model_best.pth (E_id).",
+    "gen": "gen_XXXXXXXX.pt ({'gen': state_dict}: E_str, G, AdaIN MLPs); required unless "
+    "--stage warmup.",
+    "dis": "dis_XXXXXXXX.pt ({'dis': state_dict}), optional (needed to train on); default: "
+    "none, no D.",
+    "id": "id_XXXXXXXX.pt ({'id': state_dict}) or model_best.pth (E_id); required.",
     "stage": "Stage name to record: train-joint, gen-warmup, warmup or import.",
-    "dataset": "Dataset layout to record for later commands (market, duke, msmt, folder).",
-    "data-root": "Dataset folder to record for later commands.",
-    "mesh-root": "Mesh renders folder to record for later commands.",
+    "dataset": "Dataset layout to record for later commands (market, duke, msmt, folder); "
+    "default: none, later commands then need --dataset.",
+    "data-root": "Dataset folder to record for later commands; default: none, later commands "
+    "then need --data-root.",
+    "mesh-root": "Mesh renders folder to record for later commands; default: none, later "
+    "commands then need --mesh-root.",
     "size": "Input size HEIGHTxWIDTH the weights were trained at.",
 }
 

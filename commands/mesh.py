@@ -33,18 +33,23 @@ def run(
         typer.Option(
             "--smpl-model",
             help="SMPL model file or folder (SMPL_NEUTRAL.pkl / cleaned .npz), or 'procedural' "
-            "for the shipped stand-in body model.",
+            "for the shipped stand-in body model; no default: required (here or in --config).",
         ),
     ] = None,
     hmr_checkpoint: Annotated[
         Path | None,
-        typer.Option("--hmr-checkpoint", help="SPIN's model_checkpoint.pt (HMR weights)."),
+        typer.Option(
+            "--hmr-checkpoint",
+            help="SPIN's model_checkpoint.pt (HMR weights); required unless --smpl-params is "
+            "given.",
+        ),
     ] = None,
     smpl_mean_params: Annotated[
         Path | None,
         typer.Option(
             "--smpl-mean-params",
-            help="SPIN's smpl_mean_params.npz (needed only if the checkpoint lacks the means).",
+            help="SPIN's smpl_mean_params.npz (needed only if the checkpoint lacks the means); "
+            "default: the means stored in the checkpoint.",
         ),
     ] = None,
     smpl_params: Annotated[
@@ -52,7 +57,8 @@ def run(
         typer.Option(
             "--smpl-params",
             help="Body-parameter file(s) to render instead of running HMR (repeatable; format "
-            "in docs/mesh-and-synth.md; `reidkit synth` writes one).",
+            "in docs/mesh-and-synth.md; `reidkit synth` writes one); default: none, HMR "
+            "estimates them.",
         ),
     ] = None,
     splits: Annotated[

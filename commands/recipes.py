@@ -30,14 +30,18 @@ def _row(recipe: Recipe) -> list[str]:
 @user_errors
 def run(
     show: Annotated[
-        str | None, typer.Option("--show", help="Print the named script (e.g. market_jvtcplus).")
+        str | None,
+        typer.Option(
+            "--show",
+            help="Print the named script (e.g. market_jvtcplus); default: none, list them all.",
+        ),
     ] = None,
     path: Annotated[
         str | None,
         typer.Option(
             "--path",
             help="Print only the named script's path, for `bash \"$(reidkit recipes "
-            '--path NAME)" --help`.',
+            '--path NAME)" --help`; default: none, list them all.',
         ),
     ] = None,
     json_out: JsonOpt = False,

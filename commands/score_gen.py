@@ -35,11 +35,19 @@ def parse_generated(items: list[str]) -> dict[str, str]:
 def run(
     real: Annotated[
         Path | None,
-        typer.Option("--real", help="Folder of real images (the training images, DG-Net)."),
+        typer.Option(
+            "--real",
+            help="Folder of real images (the training images, DG-Net); required (here or in "
+            "--config).",
+        ),
     ] = None,
     generated: Annotated[
         list[str] | None,
-        typer.Option("--generated", help="NAME=DIR of generated images; repeat for more rows."),
+        typer.Option(
+            "--generated",
+            help="NAME=DIR of generated images; repeat for more rows (default: none, then "
+            "--real-row is required).",
+        ),
     ] = None,
     real_row: Annotated[
         bool,
@@ -67,13 +75,20 @@ def run(
     ] = False,
     resize: Annotated[
         str | None,
-        typer.Option("--resize", help="Resize every image to HxW (needed when sizes differ)."),
+        typer.Option(
+            "--resize",
+            help="Resize every image to HxW (needed when sizes differ); default: none, "
+            "images as they are.",
+        ),
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Images per Inception batch (default 50).")
     ] = None,
     device: Annotated[
-        str | None, typer.Option("--device", help="auto (CUDA when present, else CPU), cpu, cuda.")
+        str | None,
+        typer.Option(
+            "--device", help="auto (CUDA when present, else CPU), cpu, cuda; default auto."
+        ),
     ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", help="Image-decoding worker processes (default 0).")
@@ -106,7 +121,9 @@ def run(
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option("--seed", help="Seed of the SSIM pair sample and the Real row split."),
+        typer.Option(
+            "--seed", help="Seed of the SSIM pair sample and the Real row split (default 0)."
+        ),
     ] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,

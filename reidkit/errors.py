@@ -35,3 +35,11 @@ class WeightsError(ReidkitError):
 
 class ConfigError(ReidkitError):
     """An option or config-file value is invalid."""
+
+
+class OutputError(ReidkitError):
+    """A result file cannot be written (full disk, read-only folder, no permission)."""
+
+
+class MissingPackageError(ReidkitError):
+    """An optional package a feature needs (onnx, onnxruntime...) is not installed."""

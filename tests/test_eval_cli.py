@@ -4,10 +4,13 @@ accepted checkpoint format, plus feature extraction and the checkpoint loader's 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from reid_trees import make_market
 from typer.testing import CliRunner
 
@@ -162,3 +165,54 @@ def test_features_flip_average_and_batching(world):
                                atol=1e-5, rtol=1e-5)
     single = extract_features(model, records, size=SIZE, batch_size=64, device="cpu", flip=True)
     torch.testing.assert_close(single, feats, atol=1e-5, rtol=1e-5)
+
+
+def test_eval_table_prints_every_score_as_a_two_decimal_percentage(world):
+    root = world[0]
+    table = eval_cli(root, root / "jvtc.pth", "--size", "64x32", "--rerank")
+    report = json.loads(eval_cli(root, root / "jvtc.pth", "--size", "64x32", "--rerank",
+                                 "--json").stdout)
+    assert table.exit_code == 0, table.output
+    for label, scores in (("plain", report), ("re-ranked", report["rerank"])):
+        (line,) = [ln for ln in table.stdout.splitlines() if f" {label} " in ln]
+        cells = re.findall(r"\d+(?:\.\d+)?", line)
+        assert all(re.fullmatch(r"\d+\.\d\d", c) for c in cells), line
+        for cell, key in zip(cells, ("mAP", "rank1", "rank5", "rank10", "mINP"), strict=True):
+            assert float(cell) == pytest.approx(100 * scores[key], abs=0.005)
+    assert 0 <= report["mAP"] <= 1  # --json keeps fractions
+
+
+def test_eval_show_ranks_writes_pictures(world, tmp_path):
+    root = world[0]
+    out = tmp_path / "ranks"
+    result = eval_cli(root, root / "jvtc.pth", "--size", "64x32", "--show-ranks", "5",
+                      "--show-ranks-worst", "--out-dir", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)["rank_figures"]
+    assert figures["worst_first"] and len(figures["files"]) == 2  # both queries are valid
+    aps = [f["ap"] for f in figures["files"]]
+    assert aps == sorted(aps)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        Path(f["file"]).name for f in figures["files"])
+    for f in figures["files"]:
+        assert Image.open(f["file"]).size[0] > 64
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--show-ranks", "2"], "add --out-dir"),
+    (["--show-ranks-worst"], "add --show-ranks N"),
+    (["--show-ranks", "-1"], "--show-ranks must be 0 or more"),
+])
+def test_eval_show_ranks_bad_options_exit_2(world, args, message):
+    root = world[0]
+    result = eval_cli(root, root / "jvtc.pth", "--size", "64x32", *args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+
+
+def test_eval_without_a_model_exits_2(world):
+    root = world[0]
+    result = runner.invoke(app, ["eval", "--dataset", "market", "--data-root",
+                                 str(root / "market")])
+    assert result.exit_code == 2
+    assert "no model to evaluate" in result.output and "--onnx" in result.output

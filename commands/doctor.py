@@ -1,0 +1,49 @@
+"""`reidkit doctor`: versions, GPU, optional packages and the weights this installation finds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from commands._cli import JsonOpt, out, print_json, print_table, user_errors
+from reidkit.doctor import run_doctor
+
+COLUMNS = ["", "status", "found"]
+
+
+def _rows(checks: list[dict]) -> list[list[str]]:
+    return [[escape(c["name"]), c["status"], escape(c["detail"])] for c in checks]
+
+
+def _to_do(checks: list[dict]) -> None:
+    for c in checks:
+        if c["fix"]:
+            out.print(f"  {c['name']}: {c['fix']}", markup=False)
+
+
+@user_errors
+def run(
+    smpl_model: Annotated[
+        str | None,
+        typer.Option("--smpl-model", help="Also check this SMPL model file or folder (as mesh "
+                     "takes it); default: none, not checked."),
+    ] = None,
+    hmr_checkpoint: Annotated[
+        Path | None,
+        typer.Option("--hmr-checkpoint", help="Also check this SPIN model_checkpoint.pt; "
+                     "default: none, not checked.", dir_okay=False),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Report Python, torch, CUDA, faiss, pytorch3d, ONNX and the weights found (exit 0)."""
+    report = run_doctor(smpl_model, hmr_checkpoint)
+    if json_out:
+        print_json(report)
+        return
+    print_table("environment", COLUMNS, _rows(report["environment"]))
+    _to_do(report["environment"])
+    print_table("weights and licensed files", COLUMNS, _rows(report["weights"]))
+    _to_do(report["weights"])
