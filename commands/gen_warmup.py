@@ -19,15 +19,17 @@ from commands._cli import (
 )
 
 HELP = {
-    "run": "Run folder holding warmup.pt; gen-warmup.pt is written there.",
-    "mesh-root": "Renders written by `reidkit mesh` (or the authors' archives).",
-    "init": "Take E_id from this checkpoint (any that eval accepts) instead of <run>/warmup.pt.",
+    "run": "Run folder holding warmup.pt; gen-warmup.pt is written there (required).",
+    "mesh-root": "Renders written by `reidkit mesh` (or the authors' archives; default: the "
+    "warm-up's).",
+    "init": "Take E_id from this checkpoint (any that eval accepts) instead of <run>/warmup.pt "
+    "(default).",
     "dataset": "Dataset layout (default: from the warm-up checkpoint).",
     "data-root": "Dataset folder (default: from the warm-up checkpoint).",
     "size": "Input size HEIGHTxWIDTH (default: the warm-up's, else 256x128).",
-    "epochs": "Epochs over all training images (paper: 40).",
-    "iters-per-epoch": "Cap on iterations per epoch (quick runs).",
-    "lr": "Adam learning rate of E_str, G and D (paper: 1e-4).",
+    "epochs": "Epochs over all training images (default 40, the paper's).",
+    "iters-per-epoch": "Cap on iterations per epoch for quick runs (default: none, one full pass).",
+    "lr": "Adam learning rate of E_str, G and D (default 1e-4, the paper's).",
     "preset": (
         "paper (default: the paper's text) or reference (what the authors' code does): sets "
         "--feat-variant and --view-variant unless given; recorded in gen-warmup.pt and handed "
@@ -41,12 +43,13 @@ HELP = {
         "New view drawn from: paper (all 7 rotations, 45..315) or reference (45..270 only, the "
         "authors' off-by-one). Default: as --preset."
     ),
-    "gan-type": "Adversarial loss: lsgan (reference, with R1) or log (paper's form).",
-    "amp": "bf16 autocast on CUDA (no effect on CPU).",
-    "channels-last": "Channels-last memory format (GPU speed-up).",
-    "sample-every": "Write a sample grid PNG into <run>/samples every N iterations (0 = never).",
-    "workers": "Data loader processes (-1: 0 on CPU, 4 on GPU).",
-    "seed": "Random seed (batch order, novel-view draws, initialisation).",
+    "gan-type": "Adversarial loss: lsgan (reference, with R1; default) or log (paper's form).",
+    "amp": "bf16 autocast on CUDA (no effect on CPU; default: off).",
+    "channels-last": "Channels-last memory format (GPU speed-up; default: off).",
+    "sample-every": "Write a sample grid PNG into <run>/samples every N iterations (0 = never; "
+    "default 500).",
+    "workers": "Data loader processes (default -1: 0 on CPU, 4 on GPU).",
+    "seed": "Random seed: batch order, novel-view draws, initialisation (default 1).",
     "resume": "Continue from <run>/gen-warmup.pt (its settings are kept).",
 }
 
@@ -60,7 +63,9 @@ def run(
     data_root: Annotated[Path | None, typer.Option("--data-root", help=HELP["data-root"])] = None,
     size: Annotated[str | None, typer.Option("--size", help=HELP["size"])] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help=HELP["epochs"])] = None,
-    batch: Annotated[int | None, typer.Option("--batch", help="Batch size (paper: 16).")] = None,
+    batch: Annotated[
+        int | None, typer.Option("--batch", help="Batch size (default 16, the paper's).")
+    ] = None,
     iters_per_epoch: Annotated[
         int | None,
         typer.Option("--iters-per-epoch", help=HELP["iters-per-epoch"]),
@@ -97,12 +102,29 @@ def run(
     from reidkit.train.gen_warmup import GenWarmupConfig, run_gen_warmup
 
     cfg = resolve_config(
-        GenWarmupConfig, config, run=run_dir, mesh_root=mesh_root, init=init, dataset=dataset,
-        data_root=data_root, size=parse_size(size) if size else None, epochs=epochs,
-        batch_size=batch, iters_per_epoch=iters_per_epoch, lr=lr, preset=preset,
-        feat_variant=feat_variant, view_variant=view_variant, gan_type=gan_type, amp=amp,
-        channels_last=channels_last, sample_every=sample_every,
-        workers=workers, seed=seed, resume=resume, device=device,
+        GenWarmupConfig,
+        config,
+        run=run_dir,
+        mesh_root=mesh_root,
+        init=init,
+        dataset=dataset,
+        data_root=data_root,
+        size=parse_size(size) if size else None,
+        epochs=epochs,
+        batch_size=batch,
+        iters_per_epoch=iters_per_epoch,
+        lr=lr,
+        preset=preset,
+        feat_variant=feat_variant,
+        view_variant=view_variant,
+        gan_type=gan_type,
+        amp=amp,
+        channels_last=channels_last,
+        sample_every=sample_every,
+        workers=workers,
+        seed=seed,
+        resume=resume,
+        device=device,
     )
     result = run_gen_warmup(cfg)
     if json_out:

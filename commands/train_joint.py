@@ -19,15 +19,18 @@ from commands._cli import (
 )
 
 HELP = {
-    "run": "Run folder holding gen-warmup.pt; train-joint.pt is written there.",
+    "run": "Run folder holding gen-warmup.pt; train-joint.pt is written there (required).",
     "baseline": (
         "Warm-up method of the run (jvtc+ clusters with the joint visual-temporal "
         "distance; default: as the warm-up recorded)."
     ),
-    "epochs": "Epochs of joint training (paper: 20; the reference scripts run 40).",
-    "eps": "Fixed DBSCAN radius (ICE style, e.g. 0.5), instead of the rho rule.",
+    "epochs": "Epochs of joint training (default 20, the paper's; an earlier reference commit ran "
+    "40).",
+    "eps": "Fixed DBSCAN radius (ICE style, e.g. 0.5) instead of the rho rule (default: the rho "
+    "rule).",
     "rho": "DBSCAN radius by the rho rule (default 0.002; 0.0012 on MSMT17).",
-    "losses": "Loss terms, comma-separated subset of gan,vi,vi1,vi2 (Table 3 ablations).",
+    "losses": "Loss terms, comma-separated subset of gan,vi,vi1,vi2 (Table 3 ablations; default: "
+    "all four).",
     "no-gan": "Contrast only (L_vi^woGAN): no generation, E_id alone trains.",
     "augment": "With --no-gan: flip, crop, colour jitter and random erasing.",
     "preset": (
@@ -52,17 +55,21 @@ HELP = {
         "Start the G/D Adam moments from gen-warmup's optimiser state (reference) instead of "
         "fresh (paper). Default: as --preset."
     ),
-    "batch-size": "Images per iteration and process (paper: 16).",
-    "iters-per-epoch": "Cap on iterations per epoch (0 = one pass over the labelled images).",
-    "checkpoint-every": "Also save every N iterations, for mid-epoch resume (0 = epoch ends).",
+    "batch-size": "Images per iteration and process (default 16, the paper's).",
+    "iters-per-epoch": (
+        "Cap on iterations per epoch (0 = one pass over the labelled images; default 0)."
+    ),
+    "checkpoint-every": (
+        "Also save every N iterations, for mid-epoch resume (0 = epoch ends only; default 0)."
+    ),
     "eval-every": (
         "Evaluate on the test split every N epochs and at the end (0 = never); reported "
-        "only."
+        "only (default 0)."
     ),
     "amp": "bf16 mixed precision on CUDA (ignored on CPU).",
     "resume": "Continue from the run's train-joint.pt (same step as an uninterrupted run).",
     "workers": "Data-loading processes (default: 0 on CPU, 4 on GPU).",
-    "seed": "Random seed.",
+    "seed": "Random seed (default 1).",
 }
 
 RunOpt = Annotated[
@@ -122,18 +129,35 @@ def run(
     from reidkit.train.joint import TrainJointConfig, run_train_joint
 
     if run_dir is None and config is None:
-        raise ConfigError("no run folder given",
-                          fix="pass --run RUN (the folder holding gen-warmup.pt)")
+        raise ConfigError(
+            "no run folder given", fix="pass --run RUN (the folder holding gen-warmup.pt)"
+        )
     terms = tuple(parse_csv(losses, option="--losses")) if losses is not None else None
     cfg = resolve_config(
-        TrainJointConfig, config,
-        run=run_dir, baseline=baseline, epochs=epochs, eps=eps, rho=rho, losses=terms,
-        no_gan=no_gan or None, augment=augment or None, preset=preset,
-        loss_variant=loss_variant, view_variant=view_variant, gan_lr_decay=gan_lr_decay,
+        TrainJointConfig,
+        config,
+        run=run_dir,
+        baseline=baseline,
+        epochs=epochs,
+        eps=eps,
+        rho=rho,
+        losses=terms,
+        no_gan=no_gan or None,
+        augment=augment or None,
+        preset=preset,
+        loss_variant=loss_variant,
+        view_variant=view_variant,
+        gan_lr_decay=gan_lr_decay,
         carry_adam=carry_adam,
-        batch_size=batch_size, iters_per_epoch=iters_per_epoch, checkpoint_every=checkpoint_every,
-        eval_every=eval_every, amp=amp or None, resume=resume or None, workers=workers,
-        seed=seed, device=device,
+        batch_size=batch_size,
+        iters_per_epoch=iters_per_epoch,
+        checkpoint_every=checkpoint_every,
+        eval_every=eval_every,
+        amp=amp or None,
+        resume=resume or None,
+        workers=workers,
+        seed=seed,
+        device=device,
     )
     result = run_train_joint(cfg)
     if json_out:
@@ -145,11 +169,19 @@ def run(
         columns += ["test mAP", "test R1"]
     rows = []
     for r in result["history"]:
-        row = [r["epoch"], r["clusters"], r["outliers"], r.get("l_all", float("nan")), r["lr_id"],
-               r["images_per_s"]]
+        row = [
+            r["epoch"],
+            r["clusters"],
+            r["outliers"],
+            r.get("l_all", float("nan")),
+            r["lr_id"],
+            r["images_per_s"],
+        ]
         if tested:
             row += [r.get("test_mAP", float("nan")), r.get("test_rank1", float("nan"))]
         rows.append(row)
-    title = (f"train-joint [preset {result['preset']}, {result['loss_variant']} losses] → "
-             f"{result['checkpoint']}")
+    title = (
+        f"train-joint [preset {result['preset']}, {result['loss_variant']} losses] → "
+        f"{result['checkpoint']}"
+    )
     print_table(title, columns, rows)

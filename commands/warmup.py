@@ -23,20 +23,27 @@ from commands._cli import (
 def run(
     dataset: Annotated[
         str | None,
-        typer.Option("--dataset", help="Target dataset layout: market, duke, msmt or folder."),
+        typer.Option(
+            "--dataset",
+            help="Target dataset layout: market, duke, msmt or folder (default: market).",
+        ),
     ] = None,
     data_root: Annotated[
-        Path | None, typer.Option("--data-root", help="Folder holding the target dataset.")
+        Path | None,
+        typer.Option("--data-root", help="Folder holding the target dataset (required)."),
     ] = None,
     baseline: Annotated[
-        str | None, typer.Option("--baseline", help="jvtc, jvtc+, ice or mmcl.")
+        str | None, typer.Option("--baseline", help="jvtc, jvtc+, ice or mmcl (default: jvtc).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Run folder; the checkpoint is <out>/warmup.pt.")
+        Path | None,
+        typer.Option("--out", help="Run folder; the checkpoint is <out>/warmup.pt (required)."),
     ] = None,
     arch: Annotated[
         str | None,
-        typer.Option("--arch", help="Backbone: resnet50 (paper) or resnet18 (quick CPU runs)."),
+        typer.Option(
+            "--arch", help="Backbone: resnet50 (paper; default) or resnet18 (quick CPU runs)."
+        ),
     ] = None,
     head: Annotated[
         str | None,
@@ -49,7 +56,8 @@ def run(
     pretrained: Annotated[
         str | None,
         typer.Option(
-            "--pretrained", help="ImageNet weights: auto (torch hub cache), a .pth path, or none."
+            "--pretrained",
+            help="ImageNet weights: auto (torch hub cache; default), a .pth path, or none.",
         ),
     ] = None,
     epochs: Annotated[
@@ -57,53 +65,79 @@ def run(
     ] = None,
     iters: Annotated[
         int | None,
-        typer.Option("--iters", help="Iterations per epoch (0 = one pass over the training set)."),
+        typer.Option(
+            "--iters",
+            help="Iterations per epoch (0 = one pass over the training set; default 0, ice 400).",
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option("--batch-size", help="Batch size (images; JVTC adds views of each)."),
+        typer.Option(
+            "--batch-size",
+            help="Batch size in images, JVTC adds views of each "
+            "(default: jvtc 64, ice 32, mmcl 128).",
+        ),
     ] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Base learning rate.")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option("--lr", help="Base learning rate (default: jvtc/mmcl 0.01, ice 3.5e-4)."),
+    ] = None,
     eps: Annotated[
-        float | None, typer.Option("--eps", help="Fixed DBSCAN eps (replaces the rho rule).")
+        float | None,
+        typer.Option(
+            "--eps",
+            help="Fixed DBSCAN eps, replaces the rho rule (default: ice 0.55; others use --rho).",
+        ),
     ] = None,
     rho: Annotated[
-        float | None, typer.Option("--rho", help="eps from the rho rule (JVTC/GCL), e.g. 0.0016.")
+        float | None,
+        typer.Option("--rho", help="eps from the rho rule (JVTC/GCL; default 0.0016 for jvtc)."),
     ] = None,
     size: Annotated[
-        str | None, typer.Option("--size", help="Input size HEIGHTxWIDTH, e.g. 256x128.")
+        str | None, typer.Option("--size", help="Input size HEIGHTxWIDTH (default 256x128).")
     ] = None,
     eval_every: Annotated[
         int | None,
         typer.Option(
             "--eval-every",
             help="Evaluate on the test split every N epochs and at the end (0 = never); "
-            "reported only, never used to pick the checkpoint.",
+            "reported only, never used to pick the checkpoint (default 0).",
         ),
     ] = None,
     memory: Annotated[
         str | None,
-        typer.Option("--memory", help="ICE proxy memory: aware (camera-aware) or agnostic."),
+        typer.Option(
+            "--memory", help="ICE proxy memory: aware (camera-aware; default) or agnostic."
+        ),
     ] = None,
     hard: Annotated[
-        bool | None, typer.Option("--hard/--no-hard", help="ICE: use the hard instance loss.")
+        bool | None,
+        typer.Option("--hard/--no-hard", help="ICE: use the hard instance loss (default: on)."),
     ] = None,
     soft: Annotated[
         bool | None,
-        typer.Option("--soft/--no-soft", help="ICE: use the soft instance consistency loss."),
+        typer.Option(
+            "--soft/--no-soft", help="ICE: use the soft instance consistency loss (default: on)."
+        ),
     ] = None,
     ema: Annotated[
         float | None,
-        typer.Option("--ema", help="ICE: momentum-encoder EMA (0.999; lower it for short runs)."),
+        typer.Option(
+            "--ema", help="ICE: momentum-encoder EMA (default 0.999; lower it for short runs)."
+        ),
     ] = None,
     source: Annotated[
         str | None,
         typer.Option(
-            "--source", help="UDA: labelled source dataset layout (market, duke, msmt, folder)."
+            "--source",
+            help="UDA: labelled source dataset layout (market, duke, msmt, folder; default: none).",
         ),
     ] = None,
     source_root: Annotated[
-        Path | None, typer.Option("--source-root", help="UDA: folder holding the source dataset.")
+        Path | None,
+        typer.Option(
+            "--source-root", help="UDA: folder holding the source dataset (default: none)."
+        ),
     ] = None,
     source_epochs: Annotated[
         int | None,
@@ -112,13 +146,17 @@ def run(
     camera_regex: Annotated[
         str | None,
         typer.Option(
-            "--camera-regex", help="Folder datasets: regex whose group 1 is the camera id."
+            "--camera-regex",
+            help="Folder datasets: regex whose group 1 is the camera id (default: none).",
         ),
     ] = None,
     device: DeviceOpt = "auto",
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 1).")] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Data-loading processes.")
+        int | None,
+        typer.Option(
+            "--workers", help="Data-loading processes (default -1: none on CPU, up to 8 on CUDA)."
+        ),
     ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
