@@ -1,16 +1,37 @@
-"""Pseudo-label clustering at scale: our sparse k-reciprocal Jaccard + DBSCAN vs the field's dense
-`compute_jaccard_distance`, on clustered synthetic features (Gaussian blobs on the 512-d sphere).
+"""Pseudo-label clustering at scale: reidkit's bounded-memory Jaccard + DBSCAN against the field's
+dense `compute_jaccard_distance`, on two synthetic families of 512-d unit features.
 
-Each case runs in a fresh subprocess so that its peak resident memory (ru_maxrss) is its own.
+- easy: Gaussian blobs on the sphere, ~N/17 identities of Dirichlet-distributed sizes, centres
+  pulled towards shared "scene" directions (neighbourhoods overlap across identities), spread
+  U(0.5, 1)/√512 per coordinate: good features, most 30-NN lists right.
+- noisy: the same identities with 4× the spread and 5 % of the images replaced by outliers drawn
+  uniformly on the sphere: features of an encoder early in training (30-NN precision ≈ 0.28 at
+  N = 3,000), where nearly every pair's encodings overlap.
 
-    .venv/bin/python benchmarks/bench_cluster.py                    # Market size, ours + dense
-    .venv/bin/python benchmarks/bench_cluster.py --cases market,msmt,100k --no-dense
+Features are made once per (size, family) in the parent process and saved; every measurement runs
+in a fresh process that loads them, so its peak resident memory (ru_maxrss) is its own; "before"
+is the peak after loading (runtime + features). Methods:
+
+- ours: `cluster_jaccard` (k1 30, k2 6, min_samples 4), stages kNN / encoding / blocks (sparse
+  products, bounds, fixed-eps verification) / verify (rho rule) / DBSCAN.
+- dense: the reference `compute_jaccard_distance(k1=30, k2=6)` (faiss, float32 N×N arrays,
+  Python loops) + DBSCAN on the dense matrix, run when 3.5·N²·4 bytes fit in free memory. Its
+  float32 rounding residues of identical encodings (< 1e-6, exactly 0 in exact arithmetic) are
+  set to 0, as ours are (docs/clustering.md); they would otherwise enter the rho rule.
+- jvtc: JVTC's rule `rerank_cluster` (k1 20, k2 6, λ 0.3, rho 1.6e-3, min_samples 1).
+- train-joint: one train-joint relabel (`joint_setup.cluster_memory`, its default config).
+
+    .venv/bin/python benchmarks/bench_cluster.py --cases 3000 --families easy,noisy
+    .venv/bin/python benchmarks/bench_cluster.py --cases market \
+        --methods ours,dense,jvtc,train-joint
+    .venv/bin/python benchmarks/bench_cluster.py --cases msmt,100k --methods ours
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -21,21 +42,34 @@ import numpy as np
 
 CASES = {"market": 12_936, "msmt": 32_621, "100k": 100_000}
 DIM = 512
+CHUNK = 8192
 
 
-def blobs(n: int, seed: int = 0) -> np.ndarray:
-    """~n/17 identities of varied size and spread; identities share 'scene' directions so that
-    neighbourhoods overlap across identities, as real re-id features do."""
-    rng = np.random.default_rng(seed)
+def identities(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centres, owner of every image, spread of every image (the easy family's)."""
     ids = max(1, n // 17)
     scenes = rng.normal(size=(max(1, ids // 20), DIM))
     centres = rng.normal(size=(ids, DIM)) + 0.8 * scenes[rng.integers(0, len(scenes), ids)]
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     owner = rng.choice(ids, size=n, p=rng.dirichlet(np.full(ids, 5.0)))
-    spread = rng.uniform(0.5, 1.0, ids)[owner, None]
-    x = centres[owner] + spread * rng.normal(size=(n, DIM)) / np.sqrt(DIM)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32)
+    spread = rng.uniform(0.5, 1.0, ids)[owner]
+    return centres, owner, spread
+
+
+def features(n: int, family: str, seed: int = 0) -> np.ndarray:
+    """float32 unit rows of the easy or noisy family, made CHUNK rows at a time."""
+    rng = np.random.default_rng(seed)
+    centres, owner, spread = identities(n, rng)
+    scale = 4.0 if family == "noisy" else 1.0
+    outlier = rng.random(n) < (0.05 if family == "noisy" else 0.0)
+    x = np.empty((n, DIM), dtype=np.float32)
+    for a in range(0, n, CHUNK):
+        b = min(n, a + CHUNK)
+        noise = rng.normal(size=(b - a, DIM))
+        rows = centres[owner[a:b]] + scale * spread[a:b, None] * noise / np.sqrt(DIM)
+        rows[outlier[a:b]] = noise[outlier[a:b]]
+        x[a:b] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return x
 
 
 def peak_mb() -> float:
@@ -43,20 +77,59 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_ours(x: np.ndarray, eps: float) -> dict:
-    from reidkit.cluster.jaccard import encode, jaccard_from_encoding
+def available_mb() -> float:
+    """MemAvailable of /proc/meminfo (0 when unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_ours(x: np.ndarray, rule: dict) -> dict:
+    from reidkit.cluster.bounded import JaccardRule, cluster_rule, selection
+    from reidkit.cluster.jaccard import encode
     from reidkit.cluster.knn import knn
-    from reidkit.cluster.labels import dbscan_sparse
 
     t0 = time.perf_counter()
     sims, rank = knn(x, 30)
     t1 = time.perf_counter()
-    dist = jaccard_from_encoding(encode(x, sims, rank, 30, 6))
+    v = encode(x, sims, rank, 30, 6)
     t2 = time.perf_counter()
-    labels = dbscan_sparse(dist, eps, 4)
-    t3 = time.perf_counter()
-    return {"knn_s": t1 - t0, "jaccard_s": t2 - t1, "dbscan_s": t3 - t2, "total_s": t3 - t0,
-            "stored_pairs": int(dist.nnz), "labels": labels}
+    chosen = selection(rule.get("eps"), rule.get("rho"), len(x))
+    result = cluster_rule(v, JaccardRule(v), chosen, 4, rank)
+    seconds = {"knn": t1 - t0, "encode": t2 - t1, **result.seconds}
+    return {"seconds": seconds, "eps": result.eps, "kept_pairs": result.kept_pairs,
+            "verified_pairs": result.verified_pairs, "labels": result.labels}
+
+
+def run_jvtc(x: np.ndarray, rule: dict) -> dict:
+    from reidkit.cluster.bounded import cluster_rule, selection
+    from reidkit.cluster.rerank_cluster import RerankRule, VisualDistance, rerank_encoding
+
+    t0 = time.perf_counter()
+    dist = VisualDistance(x)
+    rank, low, high = dist.scan(21)
+    t1 = time.perf_counter()
+    v = rerank_encoding(dist, rank, low, high, 20, 6)
+    t2 = time.perf_counter()
+    chosen = selection(None, 1.6e-3, len(x))
+    result = cluster_rule(v, RerankRule(v, dist, low, high, 0.3), chosen, 1, rank)
+    seconds = {"scan": t1 - t0, "encode": t2 - t1, **result.seconds}
+    return {"seconds": seconds, "eps": result.eps, "kept_pairs": result.kept_pairs,
+            "verified_pairs": result.verified_pairs, "labels": result.labels}
+
+
+def run_train_joint(x: np.ndarray, rule: dict) -> dict:
+    import reidkit.cluster.labels  # noqa: F401  (imported by the relabel: not part of its time)
+    from reidkit.train.joint import TrainJointConfig
+    from reidkit.train.joint_setup import cluster_memory
+
+    t0 = time.perf_counter()
+    labels = cluster_memory(x, TrainJointConfig(), 2e-3, None)
+    return {"seconds": {"relabel": time.perf_counter() - t0}, "labels": labels}
 
 
 def _k_reciprocal_neigh(initial_rank, i, k1):
@@ -65,9 +138,9 @@ def _k_reciprocal_neigh(initial_rank, i, k1):
     return forward[np.where(backward == i)[0]]
 
 
-def run_dense(x: np.ndarray, eps: float) -> dict:
+def run_dense(x: np.ndarray, rule: dict) -> dict:
     """The reference `compute_jaccard_distance(k1=30, k2=6)` (faiss CPU search, float32 N×N
-    matrices, Python loops) followed by DBSCAN on the dense matrix, as the field runs it."""
+    matrices, Python loops) followed by the rho rule and DBSCAN on the dense matrix."""
     import faiss
     import torch
     import torch.nn.functional as F
@@ -75,7 +148,7 @@ def run_dense(x: np.ndarray, eps: float) -> dict:
 
     k1, k2 = 30, 6
     t0 = time.perf_counter()
-    features = torch.from_numpy(x)
+    feats = torch.from_numpy(x)
     index = faiss.IndexFlatL2(x.shape[1])
     index.add(x)
     _, initial_rank = index.search(x, k1)
@@ -91,7 +164,7 @@ def run_dense(x: np.ndarray, eps: float) -> dict:
             if len(np.intersect1d(half, recip)) > 2 / 3 * len(half):
                 expansion = np.append(expansion, half)
         expansion = np.unique(expansion)
-        dist = 2 - 2 * torch.mm(features[i].unsqueeze(0), features[expansion].t())
+        dist = 2 - 2 * torch.mm(feats[i].unsqueeze(0), feats[expansion].t())
         v[i, expansion] = F.softmax(-dist, dim=1).view(-1).numpy()
     v_qe = np.zeros_like(v)
     for i in range(n):
@@ -109,62 +182,102 @@ def run_dense(x: np.ndarray, eps: float) -> dict:
         jaccard[i] = 1 - temp_min / (2 - temp_min)
     del inv_index, v
     jaccard[jaccard < 0] = 0
-    t2 = time.perf_counter()
+    jaccard[jaccard < 1e-6] = 0  # float32 residues of identical encodings: 0 in exact arithmetic
+    t1 = time.perf_counter()
+    eps = rule.get("eps")
+    if eps is None:
+        tri = np.triu(jaccard, 1)
+        tri = np.sort(tri[np.nonzero(tri)], axis=None)
+        eps = float(tri[: int(np.round(rule["rho"] * tri.size))].mean())
+        del tri
     labels = DBSCAN(eps=eps, min_samples=4, metric="precomputed", n_jobs=1).fit_predict(jaccard)
-    t3 = time.perf_counter()
-    return {"knn+jaccard_s": t2 - t0, "dbscan_s": t3 - t2, "total_s": t3 - t0, "labels": labels}
+    t2 = time.perf_counter()
+    return {"seconds": {"knn+jaccard": t1 - t0, "eps+dbscan": t2 - t1}, "eps": eps,
+            "labels": labels}
 
 
-def worker(case: str, method: str, eps: float, labels_out: str | None) -> None:
+METHODS = {"ours": run_ours, "dense": run_dense, "jvtc": run_jvtc, "train-joint": run_train_joint}
+
+
+def worker(path: str, method: str, rule: dict, labels_out: str) -> None:
     """One measurement in this (fresh) process; prints one JSON line."""
     import torch
 
+    from reidkit import log
+
     torch.set_num_threads(2)
-    n = CASES[case]
-    x = blobs(n)
+    log.set_quiet(True)
+    x = np.load(path)
     before = peak_mb()
-    result = (run_ours if method == "ours" else run_dense)(x, eps)
+    result = METHODS[method](x, rule)
     labels = result.pop("labels")
-    if labels_out:
-        np.save(labels_out, labels)
-    result.update(case=case, n=n, method=method, peak_rss_mb=peak_mb(), rss_before_mb=before,
+    np.save(labels_out, labels)
+    result["seconds"]["total"] = sum(result["seconds"].values())
+    result.update(n=len(x), method=method, peak_rss_mb=peak_mb(), rss_before_mb=before,
                   clusters=int(labels.max()) + 1, outliers=int((labels < 0).sum()))
     print(json.dumps(result))
 
 
+def _line(label: str, result: dict) -> str:
+    times = " ".join(f"{k}={v:.2f}s" for k, v in result["seconds"].items())
+    extra = "".join(f" {k}={result[k]:,}" for k in ("kept_pairs", "verified_pairs")
+                    if k in result)
+    eps = f" eps={result['eps']:.4f}" if "eps" in result else ""
+    return (f"{label}: {times}  peak RSS {result['peak_rss_mb']:.0f} MB (before "
+            f"{result['rss_before_mb']:.0f} MB){eps} clusters={result['clusters']} "
+            f"outliers={result['outliers']}{extra}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="market", help="comma list of market, msmt, 100k")
-    parser.add_argument("--no-dense", action="store_true", help="skip the dense reference")
-    parser.add_argument("--eps", type=float, default=0.55, help="DBSCAN radius")
-    parser.add_argument("--worker", nargs=2, metavar=("CASE", "METHOD"), help=argparse.SUPPRESS)
+    parser.add_argument("--cases", default="market",
+                        help="comma list of market, msmt, 100k or image counts")
+    parser.add_argument("--families", default="easy,noisy", help="comma list of easy, noisy")
+    parser.add_argument("--methods", default="ours,dense",
+                        help="comma list of ours, dense, jvtc, train-joint")
+    parser.add_argument("--rules", default="eps=0.55,rho=0.002",
+                        help="eps rules of ours and dense: eps=R and/or rho=R")
+    parser.add_argument("--worker", nargs=3, metavar=("FEATURES", "METHOD", "RULE"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--labels-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(*args.worker, args.eps, args.labels_out)
+        worker(args.worker[0], args.worker[1], json.loads(args.worker[2]), args.labels_out)
         return
     root = Path(__file__).resolve().parent.parent
+    scratch = Path(os.environ.get("TMPDIR", "/tmp"))
+    rules = [dict([(r.split("=")[0], float(r.split("=")[1]))]) for r in args.rules.split(",")]
     for case in args.cases.split(","):
-        methods = ["ours"] + ([] if args.no_dense or case != "market" else ["dense"])
-        saved = {}
-        for method in methods:
-            out = Path(f"/tmp/bench_cluster_{case}_{method}.npy")
-            cmd = [sys.executable, __file__, "--worker", case, method, "--eps", str(args.eps),
-                   "--labels-out", str(out)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
-            if proc.returncode != 0:
-                print(f"{case} {method}: failed (exit {proc.returncode})\n{proc.stderr[-2000:]}")
-                continue
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-            saved[method] = np.load(out)
-            times = " ".join(f"{k}={v:.2f}" for k, v in result.items() if k.endswith("_s"))
-            print(f"{case:>6} N={result['n']:>6} {method:>5}: {times}  peak RSS "
-                  f"{result['peak_rss_mb']:.0f} MB (before clustering {result['rss_before_mb']:.0f}"
-                  f" MB)  clusters={result['clusters']} outliers={result['outliers']}"
-                  + (f" stored_pairs={result['stored_pairs']}" if "stored_pairs" in result else ""))
-        if len(saved) == 2:
-            same = np.array_equal(saved["ours"], saved["dense"])
-            print(f"{case:>6}: labels identical to the dense reference: {same}")
+        n = CASES[case] if case in CASES else int(case)
+        for family in args.families.split(","):
+            path = scratch / f"bench_cluster_{n}_{family}.npy"
+            np.save(path, features(n, family))
+            saved: dict[tuple[str, str], Path] = {}
+            for method in args.methods.split(","):
+                need = 3.5 * n * n * 4 / 2**20
+                if method == "dense" and need > available_mb():
+                    print(f"{case} {family} dense: skipped (needs ~{need / 1024:.1f} GB, "
+                          f"{available_mb() / 1024:.1f} GB free)")
+                    continue
+                for rule in rules if method in ("ours", "dense") else [{}]:
+                    name = ",".join(f"{k}={v}" for k, v in rule.items()) or "default"
+                    out = scratch / f"bench_cluster_{n}_{family}_{method}_{name}.npy"
+                    cmd = [sys.executable, __file__, "--worker", str(path), method,
+                           json.dumps(rule), "--labels-out", str(out)]
+                    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+                    label = f"{case:>6} N={n:>6} {family:>5} {method:>11} {name:>10}"
+                    if proc.returncode != 0:
+                        print(f"{label}: failed (exit {proc.returncode})\n{proc.stderr[-2000:]}")
+                        continue
+                    print(_line(label, json.loads(proc.stdout.strip().splitlines()[-1])),
+                          flush=True)
+                    saved[method, name] = out
+            for (method, name), out in saved.items():
+                if method == "dense" and ("ours", name) in saved:
+                    same = np.array_equal(np.load(saved["ours", name]), np.load(out))
+                    print(f"{case:>6} {family} {name}: labels identical to the dense reference: "
+                          f"{same}")
+            path.unlink()
 
 
 if __name__ == "__main__":

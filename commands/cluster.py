@@ -32,6 +32,7 @@ def _rows(result: dict) -> list[list]:
         ["mean cluster size", result["mean_cluster_size"]],
         ["in one-camera clusters", f"{100 * result['one_camera_share']:.1f} %"],
         [f"eps ({result['eps_rule']})", f"{result['eps']:.4f}"],
+        ["distance", result["distance"]],
     ]
     rows += [[f"clusters of size {k}", v] for k, v in result["size_histogram"].items()]
     diagnostics = result.get(DIAGNOSTIC)
@@ -71,14 +72,27 @@ def run(
     min_samples: Annotated[
         int, typer.Option("--min-samples", help="DBSCAN core-point neighbourhood size.")
     ] = 4,
+    rerank_lambda: Annotated[
+        float | None,
+        typer.Option(
+            "--rerank-lambda",
+            help="JVTC's rule: cluster (1-λ)·Jaccard + λ·row-normalised squared distance, as the "
+            "authors' re_ranking (JVTC: --rerank-lambda 0.3 --k1 20 --min-samples 1 --rho "
+            "0.0016).",
+        ),
+    ] = None,
     temporal: Annotated[
         bool,
         typer.Option(
             "--temporal",
-            help="JVTC+: mix the joint visual-temporal distance into the Jaccard distance "
-            "(market, duke, msmt file names).",
+            help="JVTC+: mix the joint visual-temporal distance into the Jaccard distance; with "
+            "--rerank-lambda, re-rank the joint distance instead (market, duke, msmt file names).",
         ),
     ] = False,
+    temporal_lambda: Annotated[
+        float,
+        typer.Option("--temporal-lambda", help="λ of the re-ranked joint distance (JVTC+: 0.5)."),
+    ] = 0.5,
     split: Annotated[
         str, typer.Option("--split", help="Which split to cluster: train, query or gallery.")
     ] = "train",
@@ -103,7 +117,8 @@ def run(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Cluster a dataset split into pseudo identities (k-reciprocal Jaccard + DBSCAN).
+    """Cluster a dataset split into pseudo identities (k-reciprocal Jaccard + DBSCAN; JVTC's
+    re-ranked distance with --rerank-lambda).
 
     Writes one `name,label` line per image (-1 = outlier) and prints the clustering statistics;
     NMI/ARI/purity are shown only when the file names carry true ids, as diagnostics.
@@ -120,7 +135,9 @@ def run(
         k1=k1,
         k2=k2,
         min_samples=min_samples,
+        rerank_lambda=rerank_lambda,
         temporal=temporal,
+        temporal_lambda=temporal_lambda,
         out=out,
         size=parse_size(size) if size else None,
         batch_size=batch_size,

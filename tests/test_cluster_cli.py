@@ -79,6 +79,35 @@ def test_cluster_table_with_rho_and_temporal(market_tree, checkpoint, tmp_path):
     assert len(out.read_text().splitlines()) == 33
 
 
+def test_cluster_jvtc_rule_equals_the_authors_dense_formula(market_tree, checkpoint, tmp_path):
+    from test_cluster_bounded import dense_labels, dense_rerank, squared_euclidean
+    from test_cluster_jaccard import reference_rho_eps
+
+    from reidkit.data.datasets import load_dataset
+    from reidkit.evaluation.features import extract_features
+    from reidkit.models.loading import load_identity_encoder
+
+    out = tmp_path / "jvtc.csv"
+    result = _invoke(market_tree, checkpoint, "--rerank-lambda", "0.3", "--k1", "8", "--k2",
+                     "3", "--min-samples", "1", "--rho", "0.05", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["distance"] == "re-ranked (λ 0.3)"
+    records = load_dataset("market", market_tree).split("train")
+    model, _ = load_identity_encoder(checkpoint)
+    feats = extract_features(model, records, size=(64, 32), batch_size=16, device="cpu").numpy()
+    final = dense_rerank(squared_euclidean(feats), k1=8, k2=3, lam=0.3)
+    eps = reference_rho_eps(final, 0.05)
+    assert data["eps"] == pytest.approx(eps, abs=1e-6)
+    labels = {line.split(",")[0]: int(line.split(",")[1]) for line in out.read_text().split()[1:]}
+    assert [labels[r.name] for r in records] == dense_labels(final, eps, 1).tolist()
+    joint = _invoke(market_tree, checkpoint, "--rerank-lambda", "0.3", "--temporal", "--k1", "8",
+                    "--k2", "3", "--min-samples", "1", "--rho", "0.05", "--out", str(out),
+                    "--json")
+    assert joint.exit_code == 0, joint.output
+    assert json.loads(joint.stdout)["distance"].endswith("re-ranked joint (λ 0.5)")
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -87,6 +116,7 @@ def test_cluster_table_with_rho_and_temporal(market_tree, checkpoint, tmp_path):
         (["--rho", "2"], "--rho must be in"),
         (["--k1", "0"], "--k1 must be at least 1"),
         (["--split", "validation"], "unknown split"),
+        (["--rerank-lambda", "1.5"], "--rerank-lambda must be in [0, 1]"),
     ],
 )
 def test_bad_options_exit_2(market_tree, checkpoint, tmp_path, extra, message):

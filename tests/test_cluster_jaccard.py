@@ -162,27 +162,3 @@ def test_pseudo_labels_needs_exactly_one_rule():
         pseudo_labels(x)
     with pytest.raises(ConfigError):
         pseudo_labels(x, eps=0.5, rho=0.002)
-
-
-def test_temporal_mix_applies_to_stored_pairs_only():
-    x = blobs(120, seed=9)
-    seen = {}
-
-    def joint(rows, cols, cos):
-        seen["pairs"] = (rows, cols, cos)
-        return np.full(len(rows), 0.4)
-
-    plain = jaccard_distance(x)
-    labels = pseudo_labels(x, eps=0.45, temporal=joint)
-    rows, cols, cos = seen["pairs"]
-    assert len(rows) == plain.nnz
-    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
-    np.testing.assert_allclose(cos, np.einsum("ij,ij->i", unit[rows], unit[cols]), atol=1e-5)
-    mixed = plain.copy()
-    mixed.data = 0.5 * mixed.data + 0.2
-    mixed.setdiag(0)
-    dense = np.ones(plain.shape)
-    coo = mixed.tocoo()
-    dense[coo.row, coo.col] = coo.data
-    expected = DBSCAN(eps=0.45, min_samples=4, metric="precomputed").fit_predict(dense)
-    assert np.array_equal(labels, expected)

@@ -51,7 +51,8 @@ class WarmupConfig:
 
 @dataclass
 class JVTCConfig(WarmupConfig):
-    """JVTC (Li & Zhang, ECCV 2020): local + global consistency, rho-rule DBSCAN relabelling."""
+    """JVTC (Li & Zhang, ECCV 2020): local + global consistency, re-ranked rho-rule DBSCAN
+    relabelling."""
 
     baseline: str = "jvtc"
     epochs: int = 100
@@ -61,7 +62,13 @@ class JVTCConfig(WarmupConfig):
     new_layer_mult: float = 10.0
     sgd_momentum: float = 0.9
     step_every: int = 40
+    # Relabelling as the authors' code: re_ranking(original distance, k1, k2, lambda) then the
+    # rho rule and DBSCAN (reidkit.cluster.rerank_cluster).
     rho: float | None = 1.6e-3
+    k1: int = 20
+    k2: int = 6
+    rerank_lambda: float = 0.3  # d = (1 − λ)·Jaccard + λ·normalised squared distance
+    temporal_lambda: float = 0.5  # jvtc+: the same with the joint visual–temporal distance
     min_samples: int = 1
     beta_local: float = 0.1
     beta_global: float = 0.05

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from reidkit.baselines.base import Method, cluster, label_stats, step_decay_sgd, train_features
+from reidkit.baselines.base import Method, label_stats, step_decay_sgd, train_features
 from reidkit.baselines.losses import local_consistency_loss, memory_multilabel_loss, memory_update
 from reidkit.data.augment import MultiView, train_transform
 from reidkit.data.samplers import random_batches
@@ -48,8 +48,21 @@ class JVTC(Method):
         return self.labels is None or (epoch - cfg.global_start) % cfg.relabel_every == 0
 
     def relabel(self, epoch: int) -> tuple[np.ndarray, bool]:
-        """Pseudo labels from the memory bank; returns (labels, temporal used)."""
-        return cluster(self.memory.cpu(), self.config), False
+        """Pseudo labels from the memory bank by the authors' rule (re-ranked squared distance,
+        k1 20, λ 0.3, rho rule, DBSCAN min_samples 1); returns (labels, temporal used)."""
+        from reidkit.cluster.rerank_cluster import rerank_cluster
+
+        cfg = self.config
+        result = rerank_cluster(
+            self.memory.cpu().numpy(),
+            eps=cfg.eps,
+            rho=None if cfg.eps else cfg.rho,
+            k1=cfg.k1,
+            k2=cfg.k2,
+            lambda_value=cfg.rerank_lambda,
+            min_samples=cfg.min_samples,
+        )
+        return result.labels, False
 
     def begin_epoch(self, epoch: int) -> dict[str, Any]:
         stats: dict[str, Any] = {}
@@ -114,27 +127,28 @@ class JVTCPlus(JVTC):
     name = "jvtc+"
 
     def relabel(self, epoch: int) -> tuple[np.ndarray, bool]:
+        """From `temporal_start` on: visual clusters fit the temporal model, then the joint
+        distance is re-ranked (λ = temporal_lambda) and clustered, as `reset_label_based_joint_smi`
+        of the authors' code."""
         if epoch < self.config.temporal_start:
             return super().relabel(epoch)
-        from reidkit.cluster.temporal import (
-            build_timeline,
-            market_offsets,
-            temporal_pseudo_labels,
-            timeline_kind,
-        )
+        from reidkit.cluster.rerank_cluster import rerank_temporal_labels
+        from reidkit.cluster.temporal import build_timeline, market_offsets, timeline_kind
 
         cfg = self.config
         kind = timeline_kind(cfg.dataset)
         timeline = build_timeline(
             self.records, kind, market_offsets(self.records) if kind == "sequence" else None
         )
-        labels, _, _ = temporal_pseudo_labels(
+        labels, _, _ = rerank_temporal_labels(
             self.memory.cpu().numpy(),
             timeline,
             eps=cfg.eps,
             rho=None if cfg.eps else cfg.rho,
             k1=cfg.k1,
             k2=cfg.k2,
+            lambda_value=cfg.rerank_lambda,
+            temporal_lambda=cfg.temporal_lambda,
             min_samples=cfg.min_samples,
         )
         return np.asarray(labels, dtype=np.int64), True

@@ -88,20 +88,17 @@ def _similarities(
     return out
 
 
-def encode(
-    x: np.ndarray, sims: np.ndarray, rank: np.ndarray, k1: int, k2: int
+def encoding(
+    expanded: sp.csr_matrix, logits: np.ndarray, rank: np.ndarray, k2: int
 ) -> sp.csr_matrix:
-    """V: softmax(−(2 − 2·cos)) over each expanded set, then the mean over the first k2 ranks."""
-    expanded = expanded_sets(rank, k1)
-    rows, cols = _row_ids(expanded), expanded.indices.astype(np.int64)
-    logits = -(2.0 - 2.0 * _similarities(x, sims, rank, rows, cols))
+    """V: softmax of `logits` over each expanded set, then the mean over the first k2 ranks."""
     counts = np.diff(expanded.indptr)
     filled = counts > 0
     starts = expanded.indptr[:-1][filled]
     shift = np.repeat(np.maximum.reduceat(logits, starts), counts[filled])
     weights = np.exp(logits - shift)
     totals = np.repeat(np.add.reduceat(weights, starts), counts[filled])
-    v = sp.csr_matrix((weights / totals, cols, expanded.indptr), shape=expanded.shape)
+    v = sp.csr_matrix((weights / totals, expanded.indices, expanded.indptr), shape=expanded.shape)
     q = min(k2, rank.shape[1])
     if k2 != 1:
         n = len(rank)
@@ -113,6 +110,16 @@ def encode(
         v = (mean @ v).tocsr()
     v.sort_indices()
     return v
+
+
+def encode(
+    x: np.ndarray, sims: np.ndarray, rank: np.ndarray, k1: int, k2: int
+) -> sp.csr_matrix:
+    """V of the GCL/ICE Jaccard: weights exp(−(2 − 2·cos)) over each expanded set."""
+    expanded = expanded_sets(rank, k1)
+    rows, cols = _row_ids(expanded), expanded.indices.astype(np.int64)
+    logits = -(2.0 - 2.0 * _similarities(x, sims, rank, rows, cols))
+    return encoding(expanded, logits, rank, k2)
 
 
 def _gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 
 from reidkit import log
 from reidkit.cluster.labels import cluster_features, default_rho
+from reidkit.cluster.rerank_cluster import rerank_cluster, rerank_temporal_labels
 from reidkit.cluster.stats import cluster_stats
 from reidkit.cluster.temporal import dataset_timelines, temporal_pseudo_labels
 from reidkit.config import config_to_dict
@@ -37,7 +38,9 @@ class ClusterConfig:
     k1: int = 30
     k2: int = 6
     min_samples: int = 4
+    rerank_lambda: float | None = None  # JVTC's re-ranked distance (λ·original) instead of Jaccard
     temporal: bool = False
+    temporal_lambda: float = 0.5  # JVTC+ with rerank_lambda: λ of the re-ranked joint distance
     out: Path | None = Path("labels.csv")
     size: tuple[int, int] | None = None
     batch_size: int = 64
@@ -62,6 +65,16 @@ def eps_rule(dataset: str, eps: float | None, rho: float | None) -> dict[str, fl
     return {"rho": float(value)}
 
 
+def distance_name(config: ClusterConfig) -> str:
+    """What was clustered, for the output: the Jaccard (GCL/ICE) or JVTC's re-ranked distance."""
+    if config.rerank_lambda is None:
+        return "jaccard" + (" + joint (mixed 0.5)" if config.temporal else "")
+    visual = f"re-ranked (λ {config.rerank_lambda})"
+    if config.temporal:
+        return f"{visual}, then re-ranked joint (λ {config.temporal_lambda})"
+    return visual
+
+
 def _check(config: ClusterConfig) -> None:
     if config.split not in SPLITS:
         raise ConfigError(f"unknown split '{config.split}'", fix=f"use one of {', '.join(SPLITS)}")
@@ -69,6 +82,11 @@ def _check(config: ClusterConfig) -> None:
         if getattr(config, name) < 1:
             option = "--" + name.replace("_", "-")
             raise ConfigError(f"{option} must be at least 1 (got {getattr(config, name)})")
+    for name in ("rerank_lambda", "temporal_lambda"):
+        value = getattr(config, name)
+        if value is not None and not 0 <= value <= 1:
+            option = "--" + name.replace("_", "-")
+            raise ConfigError(f"{option} must be in [0, 1] (got {value})", fix=f"e.g. {option} 0.3")
 
 
 def known_pids(records: list[ImageRecord]) -> np.ndarray | None:
@@ -111,7 +129,14 @@ def run_cluster(config: ClusterConfig) -> dict[str, Any]:
     ).numpy()
     extracted = time.perf_counter()
     kwargs = {**rule, "k1": config.k1, "k2": config.k2, "min_samples": config.min_samples}
-    if timeline is not None:
+    if config.rerank_lambda is not None and timeline is not None:
+        labels, eps, _ = rerank_temporal_labels(
+            features, timeline, lambda_value=config.rerank_lambda,
+            temporal_lambda=config.temporal_lambda, **kwargs)
+    elif config.rerank_lambda is not None:
+        found = rerank_cluster(features, lambda_value=config.rerank_lambda, **kwargs)
+        labels, eps = found.labels, found.eps
+    elif timeline is not None:
         labels, eps, _ = temporal_pseudo_labels(features, timeline, **kwargs)
     else:
         labels, eps = cluster_features(features, **kwargs)
@@ -127,6 +152,7 @@ def run_cluster(config: ClusterConfig) -> dict[str, Any]:
         "checkpoint": str(config.checkpoint),
         "eps": eps,
         "eps_rule": "fixed" if "eps" in rule else f"rho={rule['rho']}",
+        "distance": distance_name(config),
         "temporal": config.temporal,
         **stats,
         "out": str(config.out) if config.out is not None else None,

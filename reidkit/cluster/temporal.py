@@ -230,8 +230,9 @@ class TemporalModel:
 def temporal_pseudo_labels(
     features: np.ndarray, timeline: Timeline, **cluster_kwargs: float | int | None
 ) -> tuple[np.ndarray, float, TemporalModel]:
-    """JVTC+ relabelling: visual clusters, a temporal model fitted on them, then clusters on the
-    Jaccard distance mixed with the joint distance. Returns labels, eps used, the model."""
+    """JVTC+ relabelling as train-joint does it: visual clusters, a temporal model fitted on them,
+    then clusters on the Jaccard distance mixed with the joint distance. Returns labels, eps used,
+    the model. (The JVTC+ warm-up re-ranks the joint distance: `rerank_temporal_labels`.)"""
     from reidkit.cluster.labels import cluster_features
 
     visual, _ = cluster_features(features, **cluster_kwargs)
