@@ -122,7 +122,7 @@ class JVTC(Method):
 
 class JVTCPlus(JVTC):
     """JVTC+: from `temporal_start` on, relabelling fits the temporal model on visual clusters and
-    clusters again on the Jaccard distance mixed with the joint visual–temporal distance."""
+    clusters again on the re-ranked joint visual–temporal distance."""
 
     name = "jvtc+"
 
