@@ -57,7 +57,11 @@ def run(
     ],
     eps: Annotated[
         float | None,
-        typer.Option("--eps", help="Fixed DBSCAN radius (ICE uses 0.55); excludes --rho."),
+        typer.Option(
+            "--eps",
+            help="Fixed DBSCAN radius (ICE uses 0.55); excludes --rho (default: none, the "
+            "rho rule).",
+        ),
     ] = None,
     rho: Annotated[
         float | None,
@@ -78,7 +82,7 @@ def run(
             "--rerank-lambda",
             help="JVTC's rule: cluster (1-λ)·Jaccard + λ·row-normalised squared distance, as the "
             "authors' re_ranking (JVTC: --rerank-lambda 0.3 --k1 20 --min-samples 1 --rho "
-            "0.0016).",
+            "0.0016); default: none, the plain Jaccard distance.",
         ),
     ] = None,
     temporal: Annotated[
@@ -112,7 +116,9 @@ def run(
     camera_regex: Annotated[
         str | None,
         typer.Option(
-            "--camera-regex", help="folder datasets: regex with one group giving the camera id."
+            "--camera-regex",
+            help="folder datasets: regex with one group giving the camera id "
+            "(default: none, the dataset's own naming).",
         ),
     ] = None,
     json_out: JsonOpt = False,

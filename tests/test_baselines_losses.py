@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reidkit.baselines import losses as L
 from reidkit.baselines import ice as ice_module
+from reidkit.baselines import losses as L
 from reidkit.baselines.ice import check_ice_config
 from reidkit.baselines.jvtc import JVTC
 from reidkit.errors import ConfigError

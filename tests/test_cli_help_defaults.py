@@ -14,8 +14,6 @@ from typer.testing import CliRunner
 from commands.app import COMMANDS, app
 
 runner = CliRunner()
-# Commands whose modules other work owns; their gaps are reported, not fixed here.
-OWNED_ELSEWHERE = {"cluster"}
 SAYS_DEFAULT = re.compile(r"\bdefault\b|\bomitted\b|\brequired\b", re.IGNORECASE)
 
 
@@ -34,13 +32,7 @@ def undocumented(command) -> list[str]:
     return gaps
 
 
-def _command(name: str) -> object:
-    owned = name in OWNED_ELSEWHERE
-    marks = [pytest.mark.xfail(reason="help owned by another module; reported")] if owned else []
-    return pytest.param(name, marks=marks, id=name)
-
-
-@pytest.mark.parametrize("name", [_command(name) for name, _ in COMMANDS])
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
 def test_every_option_says_its_default(name):
     command = typer.main.get_command(app).commands[name]
     assert undocumented(command) == []
