@@ -4,6 +4,7 @@ loadable checkpoint, refuses accidental overwrites and resumes exactly."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -173,13 +174,15 @@ def test_uda_source_then_target(tiny_market, tmp_path):
 
 
 def test_resume_gives_the_uninterrupted_state(tiny_market, tmp_path):
+    """Also from a copy of the run folder: a run may be moved (or copied) and resumed there."""
     full = run_warmup(_config(tiny_market, tmp_path / "full", "jvtc", epochs=2))
     run_warmup(_config(tiny_market, tmp_path / "part", "jvtc", epochs=1))
-    resumed = run_warmup(warmup_config(None, out=tmp_path / "part", resume=True, epochs=2))
+    shutil.copytree(tmp_path / "part", tmp_path / "moved")
+    resumed = run_warmup(warmup_config(None, out=tmp_path / "moved", resume=True, epochs=2))
     with pytest.raises(ConfigError, match="differs"):
         warmup_config(None, out=tmp_path / "part", resume=True, lr=0.5)
     a = load_stage(tmp_path / "full" / "warmup.pt")
-    b = load_stage(tmp_path / "part" / "warmup.pt")
+    b = load_stage(tmp_path / "moved" / "warmup.pt")
     for key, value in a["models"]["E_id"].items():
         assert torch.equal(value, b["models"]["E_id"][key]), key
     assert torch.equal(a["extra"]["state"]["memory"], b["extra"]["state"]["memory"])

@@ -37,6 +37,7 @@ CAMERA_BIAS_WARNING = 0.9
 
 # options that may change when resuming (everything else must match the run being resumed)
 RESUME_KEYS = (
+    "out",  # a run folder may be moved or copied and resumed there
     "epochs",
     "eval_every",
     "eval_batch_size",
