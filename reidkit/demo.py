@@ -1,6 +1,11 @@
 """The whole GCL pipeline on a synthetic dataset, stage by stage, resuming where it stopped:
-synth → mesh (ground-truth bodies) → warmup (jvtc) → gen-warmup → train-joint → eval (warm-up
-vs joint) → generate → score-gen. It needs no dataset and no pretrained weights."""
+synth → mesh (ground-truth bodies) → warmup → gen-warmup → train-joint → eval (untrained vs
+warm-up vs joint, and generated views as queries) → generate → score-gen. It needs no dataset
+and no pretrained weights.
+
+The stage settings are built by the `*_config` functions below from one `DemoPreset`, so that
+`benchmarks/bench_learning.py` runs exactly the demo's miniature (and its ablation rows).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from reidkit import log
-from reidkit.baselines.config import JVTCConfig
-from reidkit.baselines.engine import run_warmup
+from reidkit.baselines.config import WarmupConfig
+from reidkit.baselines.engine import initial_encoder, run_warmup, warmup_config
 from reidkit.body.mesh_stage import MeshConfig, run_mesh
 from reidkit.body.params import FILE_NAME
+from reidkit.data.datasets import load_dataset
 from reidkit.data.synth import SynthConfig, run_synth
+from reidkit.evaluation.engine import evaluate_model
+from reidkit.evaluation.novel_views import evaluate_generated_queries
 from reidkit.evaluation.run import EvalConfig, run_eval
 from reidkit.generate.run import GenerateConfig, run_generate
 from reidkit.io import save_json
@@ -25,31 +33,42 @@ from reidkit.scoring.inception import hub_weights_path
 from reidkit.train.gen_warmup import GenWarmupConfig, run_gen_warmup
 from reidkit.train.joint import TrainJointConfig, run_train_joint
 
+SCORES = ("mAP", "rank1", "rank5", "rank10", "mINP")
+
 
 @dataclass(frozen=True)
 class DemoPreset:
-    """Sizes and budgets of one demo flavour (`--quick` for CI, default for a first look)."""
+    """Data, sizes and budgets of one demo flavour (`--quick` for CI, default for a first look)."""
 
     ids: int
     cameras: int
     images_per_id: int
     size: tuple[int, int]
+    camera_gap: float
     warmup_epochs: int
     warmup_iters: int
+    warmup_eps: float
     gen_epochs: int
     gen_iters: int
+    gen_lr: float
     joint_epochs: int
     joint_iters: int
+    joint_eps: float
+    lr_id: float
     generate_limit: int
+    batch_size: int = 16  # warm-up and train-joint
+    gen_batch_size: int = 8
 
 
 PRESETS = {
-    "quick": DemoPreset(ids=16, cameras=3, images_per_id=8, size=(96, 48), warmup_epochs=2,
-                        warmup_iters=6, gen_epochs=1, gen_iters=6, joint_epochs=1, joint_iters=6,
-                        generate_limit=16),
-    "default": DemoPreset(ids=60, cameras=4, images_per_id=12, size=(128, 64), warmup_epochs=8,
-                          warmup_iters=20, gen_epochs=3, gen_iters=25, joint_epochs=3,
-                          joint_iters=20, generate_limit=64),
+    "quick": DemoPreset(ids=16, cameras=3, images_per_id=8, size=(80, 40), camera_gap=0.0,
+                        warmup_epochs=2, warmup_iters=6, warmup_eps=0.3, gen_epochs=1,
+                        gen_iters=4, gen_lr=5e-4, joint_epochs=1, joint_iters=4, joint_eps=0.6,
+                        lr_id=3.5e-4, generate_limit=16, batch_size=8, gen_batch_size=4),
+    "default": DemoPreset(ids=100, cameras=4, images_per_id=16, size=(80, 40), camera_gap=0.0,
+                          warmup_epochs=12, warmup_iters=50, warmup_eps=0.5, gen_epochs=1,
+                          gen_iters=100, gen_lr=5e-4, joint_epochs=1, joint_iters=50,
+                          joint_eps=0.35, lr_id=3.5e-4, generate_limit=64),
 }
 
 
@@ -65,15 +84,65 @@ class DemoConfig:
 
 
 @dataclass(frozen=True)
-class _Paths:
+class DemoPaths:
+    """Where each stage of one demo run writes."""
+
     data: Path
     mesh: Path
     run: Path
     generated: Path
 
     @classmethod
-    def under(cls, out: Path) -> _Paths:
+    def under(cls, out: Path) -> DemoPaths:
+        """The standard layout below one output folder."""
         return cls(out / "data", out / "mesh", out / "run", out / "generated")
+
+
+def synth_config(p: DemoPreset, d: DemoPaths, seed: int) -> SynthConfig:
+    """The demo's synthetic people (the seed changes identities, cameras and images)."""
+    return SynthConfig(out=d.data, ids=p.ids, cameras=p.cameras, images_per_id=p.images_per_id,
+                       size=p.size, seed=seed, camera_gap=p.camera_gap)
+
+
+def demo_warmup_config(p: DemoPreset, d: DemoPaths, seed: int, device: str,
+                       epochs: int | None = None) -> WarmupConfig:
+    """ICE from random resnet18 weights, its EMA scaled to the run (see docs/learning.md)."""
+    epochs = epochs or p.warmup_epochs
+    return warmup_config(
+        None, dataset="market", data_root=d.data, out=d.run, baseline="ice", arch="resnet18",
+        pretrained="none", epochs=epochs, iters=p.warmup_iters, batch_size=p.batch_size,
+        size=p.size, eps=p.warmup_eps, warmup_epochs=0,
+        ema=1 - 5 / (p.warmup_epochs * p.warmup_iters), device=device, seed=seed, workers=0,
+        resume=stage_path(d.run, "warmup").is_file(),
+    )
+
+
+def demo_gen_warmup_config(p: DemoPreset, d: DemoPaths, seed: int,
+                           device: str) -> GenWarmupConfig:
+    """The generator's warm-up with E_id frozen, at the demo's (raised) learning rate."""
+    return GenWarmupConfig(run=d.run, mesh_root=d.mesh, epochs=p.gen_epochs,
+                           iters_per_epoch=p.gen_iters, batch_size=p.gen_batch_size, lr=p.gen_lr,
+                           device=device, seed=seed, sample_every=p.gen_iters, workers=0,
+                           resume=stage_path(d.run, "gen-warmup").is_file())
+
+
+def demo_train_joint_config(p: DemoPreset, d: DemoPaths, seed: int, device: str,
+                            **overrides: Any) -> TrainJointConfig:
+    """Joint training; `overrides` select the ablation rows of bench_learning."""
+    settings: dict[str, Any] = dict(
+        run=d.run, epochs=p.joint_epochs, iters_per_epoch=p.joint_iters,
+        batch_size=p.batch_size, eps=p.joint_eps, num_negatives=1024, lr_id=p.lr_id,
+        device=device, seed=seed, workers=0,
+        resume=stage_path(d.run, "train-joint").is_file(),
+    )
+    return TrainJointConfig(**{**settings, **overrides})
+
+
+def untrained_scores(p: DemoPreset, d: DemoPaths, seed: int, device: str) -> dict[str, Any]:
+    """Test scores of E_id exactly as the warm-up starts it (same seed, same weights)."""
+    model = initial_encoder(demo_warmup_config(p, d, seed, device))
+    dataset = load_dataset("market", d.data)
+    return evaluate_model(model, dataset, size=p.size, device=device)
 
 
 def _finished(run: Path, stage: str, epochs: int) -> bool:
@@ -82,64 +151,53 @@ def _finished(run: Path, stage: str, epochs: int) -> bool:
     return path.is_file() and load_stage(path, stage)["epoch"] >= epochs
 
 
-def _synth(c: DemoConfig, p: DemoPreset, d: _Paths) -> dict[str, Any]:
+def _synth(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
     if (d.data / "synth.json").is_file():
         return {"skipped": "already generated"}
-    return run_synth(SynthConfig(out=d.data, ids=p.ids, cameras=p.cameras,
-                                 images_per_id=p.images_per_id, size=p.size, seed=c.seed))
+    return run_synth(synth_config(p, d, c.seed))
 
 
-def _mesh(c: DemoConfig, p: DemoPreset, d: _Paths) -> dict[str, Any]:
+def _mesh(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
     return run_mesh(MeshConfig(dataset="market", data_root=d.data, out=d.mesh,
                                smpl_model="procedural", smpl_params=(d.data / FILE_NAME,),
                                size=p.size, device=c.device))
 
 
-def _warmup(c: DemoConfig, p: DemoPreset, d: _Paths) -> dict[str, Any]:
+def _warmup(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
     if _finished(d.run, "warmup", p.warmup_epochs):
         return {"skipped": "already trained"}
-    return run_warmup(JVTCConfig(
-        dataset="market", data_root=d.data, out=d.run, arch="resnet18", pretrained="none",
-        epochs=p.warmup_epochs, iters=p.warmup_iters, batch_size=16, size=p.size,
-        global_start=1, relabel_every=1, eps=0.6, rho=None, min_samples=2, device=c.device,
-        seed=c.seed, resume=stage_path(d.run, "warmup").is_file(),
-    ))
+    return run_warmup(demo_warmup_config(p, d, c.seed, c.device))
 
 
-def _gen_warmup(c: DemoConfig, p: DemoPreset, d: _Paths) -> dict[str, Any]:
+def _gen_warmup(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
     if _finished(d.run, "gen-warmup", p.gen_epochs):
         return {"skipped": "already trained"}
-    return run_gen_warmup(GenWarmupConfig(
-        run=d.run, mesh_root=d.mesh, epochs=p.gen_epochs, iters_per_epoch=p.gen_iters,
-        batch_size=8, device=c.device, seed=c.seed, sample_every=p.gen_iters,
-        resume=stage_path(d.run, "gen-warmup").is_file(),
-    ))
+    return run_gen_warmup(demo_gen_warmup_config(p, d, c.seed, c.device))
 
 
-def _train_joint(c: DemoConfig, p: DemoPreset, d: _Paths) -> dict[str, Any]:
+def _train_joint(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
     if _finished(d.run, "train-joint", p.joint_epochs):
         return {"skipped": "already trained"}
-    return run_train_joint(TrainJointConfig(
-        run=d.run, epochs=p.joint_epochs, iters_per_epoch=p.joint_iters, batch_size=8,
-        eps=0.6, min_samples=2, num_negatives=1024, device=c.device, seed=c.seed,
-        resume=stage_path(d.run, "train-joint").is_file(),
-    ))
+    return run_train_joint(demo_train_joint_config(p, d, c.seed, c.device))
 
 
-def _evaluate(c: DemoConfig, p: DemoPreset, d: _Paths) -> dict[str, Any]:
-    return {
-        stage: run_eval(EvalConfig(dataset="market", data_root=d.data,
-                                   checkpoint=stage_path(d.run, stage), device=c.device))
-        for stage in ("warmup", "train-joint")
-    }
+def _evaluate(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
+    results = {"untrained": untrained_scores(p, d, c.seed, c.device)}
+    for stage in ("warmup", "train-joint"):
+        results[stage] = run_eval(EvalConfig(dataset="market", data_root=d.data,
+                                             checkpoint=stage_path(d.run, stage),
+                                             device=c.device))
+    results["generated-queries"] = evaluate_generated_queries(
+        stage_path(d.run, "train-joint"), device=c.device)
+    return results
 
 
-def _generate(c: DemoConfig, p: DemoPreset, d: _Paths) -> dict[str, Any]:
+def _generate(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
     return run_generate(GenerateConfig(checkpoint=stage_path(d.run, "train-joint"),
                                        out=d.generated, limit=p.generate_limit, device=c.device))
 
 
-def _score(c: DemoConfig, p: DemoPreset, d: _Paths) -> dict[str, Any]:
+def _score(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
     weights = c.inception_weights or (hub_weights_path() if hub_weights_path().is_file() else None)
     return run_score_gen(ScoreGenConfig(
         real=d.data / "bounding_box_train", generated={"GCL (demo)": str(d.generated / "test")},
@@ -148,7 +206,7 @@ def _score(c: DemoConfig, p: DemoPreset, d: _Paths) -> dict[str, Any]:
     ))
 
 
-STAGES: list[tuple[str, Callable[[DemoConfig, DemoPreset, _Paths], dict[str, Any]]]] = [
+STAGES: list[tuple[str, Callable[[DemoConfig, DemoPreset, DemoPaths], dict[str, Any]]]] = [
     ("synth", _synth),
     ("mesh", _mesh),
     ("warmup", _warmup),
@@ -163,7 +221,7 @@ STAGES: list[tuple[str, Callable[[DemoConfig, DemoPreset, _Paths], dict[str, Any
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Run (or resume) every stage into `config.out`; returns each stage's result and timings."""
     preset = PRESETS["quick" if config.quick else "default"]
-    paths = _Paths.under(Path(config.out))
+    paths = DemoPaths.under(Path(config.out))
     results: dict[str, Any] = {}
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -174,12 +232,15 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         timings[name] = time.perf_counter() - begin
         if "skipped" in results[name]:
             log.info(f"   {name}: {results[name]['skipped']} (delete {config.out} to redo)")
+    evaluated = results["eval"]
     summary = {
         "out": str(config.out),
         "preset": "quick" if config.quick else "default",
+        "seed": config.seed,
         "seconds": time.perf_counter() - start,
         "timings": timings,
-        "eval": {k: _scores(v) for k, v in results["eval"].items()},
+        "eval": {k: scores_of(evaluated[k]) for k in ("untrained", "warmup", "train-joint")},
+        "generated_queries": scores_of(evaluated["generated-queries"]["generated"]),
         "generation": results["score-gen"],
         "images": {
             "novel_view_sheets": results["generate"].get("sheets", []),
@@ -191,5 +252,6 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     return summary
 
 
-def _scores(result: dict[str, Any]) -> dict[str, float]:
-    return {k: result[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")}
+def scores_of(result: dict[str, Any]) -> dict[str, float]:
+    """The retrieval scores of an evaluation result (fractions)."""
+    return {k: float(result[k]) for k in SCORES}

@@ -1,5 +1,6 @@
 """End to end: `reidkit demo --quick` runs every stage on CPU, writes every stage's output,
-reports finite retrieval scores for both models, and resumes instead of redoing."""
+reports finite scores for E_id untrained, warmed up, jointly trained and on generated queries,
+and resumes instead of redoing."""
 
 from __future__ import annotations
 
@@ -30,9 +31,11 @@ def test_quick_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
     assert summary["images"]["novel_view_sheets"]
     assert (out / "demo-results.json").is_file()
 
-    for stage in ("warmup", "train-joint"):
-        scores = summary["eval"][stage]
+    assert set(summary["eval"]) == {"untrained", "warmup", "train-joint"}
+    for scores in (*summary["eval"].values(), summary["generated_queries"]):
+        assert set(scores) == {"mAP", "rank1", "rank5", "rank10", "mINP"}
         assert all(math.isfinite(v) and 0 <= v <= 1 for v in scores.values())
+    assert summary["seed"] == 0
     generation = summary["generation"]
     assert generation["untrained"] and generation["marker"]  # no Inception weights in tests
     assert all(math.isfinite(row["fid"]) for row in generation["rows"])
