@@ -13,6 +13,7 @@ from commands._cli import (
     DeviceOpt,
     JsonOpt,
     parse_csv,
+    percent,
     print_json,
     print_table,
     user_errors,
@@ -163,25 +164,32 @@ def run(
     if json_out:
         print_json(result)
         return
+    print_table(*table(result))
+
+
+def table(result: dict) -> tuple[str, list[str], list[list]]:
+    """Title, columns and rows of train-joint's per-epoch table: losses, learning rate and counts
+    as they are, test scores (when evaluated) as percentages (`--json` keeps the fractions)."""
+    nan = float("nan")
     columns = ["epoch", "clusters", "outliers", "l_all", "lr_id", "img/s"]
     tested = any("test_mAP" in r for r in result["history"])
     if tested:
-        columns += ["test mAP", "test R1"]
+        columns += ["test mAP (%)", "test R1 (%)"]
     rows = []
     for r in result["history"]:
         row = [
             r["epoch"],
             r["clusters"],
             r["outliers"],
-            r.get("l_all", float("nan")),
+            r.get("l_all", nan),
             r["lr_id"],
             r["images_per_s"],
         ]
         if tested:
-            row += [r.get("test_mAP", float("nan")), r.get("test_rank1", float("nan"))]
+            row += [percent(r.get("test_mAP", nan)), percent(r.get("test_rank1", nan))]
         rows.append(row)
     title = (
         f"train-joint [preset {result['preset']}, {result['loss_variant']} losses] → "
         f"{result['checkpoint']}"
     )
-    print_table(title, columns, rows)
+    return title, columns, rows

@@ -13,10 +13,13 @@ from commands._cli import (
     DeviceOpt,
     JsonOpt,
     parse_size,
+    percent,
     print_json,
     print_table,
     user_errors,
 )
+
+SCORES = ("mAP", "rank1", "rank5", "rank10", "mINP")  # shown as percentages, in this order
 
 
 @user_errors
@@ -202,11 +205,19 @@ def run(
     if json_out:
         print_json(result)
         return
+    print_table(*table(result))
+
+
+def table(result: dict) -> tuple[str, list[str], list[tuple]]:
+    """Title, columns and rows of the warm-up's result table: the last epoch's fields as they
+    are (losses, learning rate, counts) and its test scores as percentages (`--json` keeps the
+    fractions)."""
     metrics = result["metrics"]
-    rows = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float, str))]
-    rows += [(f"test {k}", v) for k, v in metrics.get("test", {}).items() if isinstance(v, float)]
+    rows: list[tuple] = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float, str))]
+    test = metrics.get("test", {})
+    rows += [(f"test {k} (%)", percent(test[k])) for k in SCORES if isinstance(test.get(k), float)]
     rows.append(("checkpoint", result["checkpoint"]))
-    print_table(f"warm-up ({result['baseline']})", ["field", "value"], rows)
+    return f"warm-up ({result['baseline']})", ["field", "value"], rows
 
 
 def _ice_options(
