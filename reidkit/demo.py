@@ -66,7 +66,7 @@ PRESETS = {
                         gen_iters=4, gen_lr=5e-4, joint_epochs=1, joint_iters=4, joint_eps=0.6,
                         lr_id=3.5e-4, generate_limit=16, batch_size=8, gen_batch_size=4),
     "default": DemoPreset(ids=100, cameras=4, images_per_id=16, size=(80, 40), camera_gap=0.0,
-                          warmup_epochs=12, warmup_iters=50, warmup_eps=0.5, gen_epochs=1,
+                          warmup_epochs=16, warmup_iters=50, warmup_eps=0.5, gen_epochs=2,
                           gen_iters=100, gen_lr=5e-4, joint_epochs=1, joint_iters=50,
                           joint_eps=0.35, lr_id=3.5e-4, generate_limit=64),
 }
