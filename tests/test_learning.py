@@ -1,0 +1,48 @@
+"""Learning guard of the default test run: a change that stops the demo's warm-up from learning
+turns CI red. The demo's data at a smaller size and budget (100 people, cameras sharing one scene,
+64×32 images), resnet18 from random weights, a short ICE warm-up at the demo's settings: its test
+mAP must clearly beat the untrained E_id's (`benchmarks/bench_learning.py` measures the whole
+miniature; the slow test below guards it)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from reidkit.baselines.engine import initial_encoder, run_warmup
+from reidkit.data.datasets import load_dataset
+from reidkit.data.synth import run_synth
+from reidkit.demo import PRESETS, DemoConfig, DemoPaths, demo_warmup_config, run_demo, synth_config
+from reidkit.evaluation.engine import evaluate_model
+from reidkit.models.loading import load_identity_encoder
+
+GUARD = dataclasses.replace(PRESETS["default"], size=(64, 32), warmup_epochs=3, warmup_iters=30)
+SEED = 5
+
+
+def test_short_ice_warmup_beats_the_untrained_encoder(tmp_path) -> None:
+    paths = DemoPaths.under(tmp_path)
+    run_synth(synth_config(GUARD, paths, SEED))
+    dataset = load_dataset("market", paths.data)
+    config = demo_warmup_config(GUARD, paths, SEED, "cpu")
+    before = evaluate_model(initial_encoder(config), dataset, size=GUARD.size, device="cpu")
+    run_warmup(config)
+    model = load_identity_encoder(paths.run / "warmup.pt")[0]
+    after = evaluate_model(model, dataset, size=GUARD.size, device="cpu")
+    assert after["mAP"] >= before["mAP"] + 0.05, (before["mAP"], after["mAP"])
+    assert after["mAP"] >= 1.3 * before["mAP"], (before["mAP"], after["mAP"])
+
+
+@pytest.mark.slow
+def test_demo_miniature_learns_at_every_stage(tmp_path) -> None:
+    """The whole default demo for seed 0 (about 13 minutes on 2 cores). It asserts what holds today
+    (docs/learning.md: 25.1 → 85.3 → 84.6 % mAP, generated queries 0.68 of real); the learning
+    issue's target, train-joint at least 2 points above its warm-up, is not met yet."""
+    summary = run_demo(DemoConfig(out=tmp_path / "demo", device="cpu", seed=0))
+    untrained, warmup, joint = (
+        summary["eval"][k]["mAP"] for k in ("untrained", "warmup", "train-joint")
+    )
+    assert warmup >= 3 * untrained, (untrained, warmup)
+    assert joint >= warmup - 0.03, (warmup, joint)
+    assert summary["generated_queries"]["mAP"] >= 0.5 * joint, summary["generated_queries"]
