@@ -25,6 +25,15 @@ def _quiet_and_seeded():
     log.set_quiet(False)
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: several processes share the test machine's two cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # --- shared data fixtures (issue 3): a tiny synthetic dataset and its mesh renders -------------
 SYNTH_TINY = {"ids": 8, "cameras": 2, "images_per_id": 4, "size": (64, 32), "seed": 0}
 

@@ -28,13 +28,7 @@ runner = CliRunner()
 ICE_BASE = {"conv1": "0", "bn1": "1", "layer1": "3", "layer2": "4", "layer3": "5", "layer4": "6"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: several processes share the test machine's two cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -45,13 +45,7 @@ REF_JOINT = {"loss_variant": "reference", "view_variant": "reference", "gan_lr_d
              "carry_adam": True}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: several processes share the test machine's two cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,7 @@ from reidkit.train.joint import TrainJointConfig, run_train_joint  # noqa: E402
 TINY = dict(eps=0.6, k1=6, k2=2, min_samples=2, batch_size=2, device="cpu", workers=0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: several processes share the test machine's two cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
