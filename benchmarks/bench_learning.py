@@ -43,11 +43,10 @@ from reidkit.demo import (
     DemoPaths,
     demo_train_joint_config,
     demo_warmup_config,
-    scores_of,
     untrained_scores,
 )
 from reidkit.device import tune_cpu_allocator
-from reidkit.evaluation.engine import evaluate_features
+from reidkit.evaluation.engine import evaluate_features, scores_of
 from reidkit.evaluation.run import EvalConfig, run_eval
 from reidkit.runs import load_stage, stage_path
 from reidkit.train.joint import run_train_joint

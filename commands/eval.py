@@ -22,13 +22,14 @@ from commands._cli import (
     user_errors,
 )
 from reidkit.config import resolve_config
+from reidkit.evaluation.engine import SCORE_KEYS
 from reidkit.evaluation.run import EvalConfig, run_eval
 
 COLUMNS = ("", "mAP", "R1", "R5", "R10", "mINP")
 
 
 def _row(label: str, scores: dict) -> list:
-    return [label, *(percent(scores[k]) for k in ("mAP", "rank1", "rank5", "rank10", "mINP"))]
+    return [label, *(percent(scores[k]) for k in SCORE_KEYS)]
 
 
 @user_errors

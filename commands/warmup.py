@@ -18,8 +18,7 @@ from commands._cli import (
     print_table,
     user_errors,
 )
-
-SCORES = ("mAP", "rank1", "rank5", "rank10", "mINP")  # shown as percentages, in this order
+from reidkit.evaluation.engine import SCORE_KEYS
 
 
 @user_errors
@@ -215,7 +214,9 @@ def table(result: dict) -> tuple[str, list[str], list[tuple]]:
     metrics = result["metrics"]
     rows: list[tuple] = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float, str))]
     test = metrics.get("test", {})
-    rows += [(f"test {k} (%)", percent(test[k])) for k in SCORES if isinstance(test.get(k), float)]
+    rows += [
+        (f"test {k} (%)", percent(test[k])) for k in SCORE_KEYS if isinstance(test.get(k), float)
+    ]
     rows.append(("checkpoint", result["checkpoint"]))
     return f"warm-up ({result['baseline']})", ["field", "value"], rows
 

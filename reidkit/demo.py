@@ -22,7 +22,7 @@ from reidkit.body.mesh_stage import MeshConfig, run_mesh
 from reidkit.body.params import FILE_NAME
 from reidkit.data.datasets import load_dataset
 from reidkit.data.synth import SynthConfig, run_synth
-from reidkit.evaluation.engine import evaluate_model
+from reidkit.evaluation.engine import evaluate_model, scores_of
 from reidkit.evaluation.novel_views import evaluate_generated_queries
 from reidkit.evaluation.run import EvalConfig, run_eval
 from reidkit.generate.run import GenerateConfig, run_generate
@@ -32,8 +32,6 @@ from reidkit.scoring.engine import ScoreGenConfig, run_score_gen
 from reidkit.scoring.inception import hub_weights_path
 from reidkit.train.gen_warmup import GenWarmupConfig, run_gen_warmup
 from reidkit.train.joint import TrainJointConfig, run_train_joint
-
-SCORES = ("mAP", "rank1", "rank5", "rank10", "mINP")
 
 
 @dataclass(frozen=True)
@@ -251,7 +249,3 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     save_json(summary, Path(config.out) / "demo-results.json")
     return summary
 
-
-def scores_of(result: dict[str, Any]) -> dict[str, float]:
-    """The retrieval scores of an evaluation result (fractions)."""
-    return {k: float(result[k]) for k in SCORES}

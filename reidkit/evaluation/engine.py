@@ -21,6 +21,13 @@ from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.rank import evaluate_rank
 from reidkit.evaluation.rerank import re_ranking_distance
 
+SCORE_KEYS = ("mAP", "rank1", "rank5", "rank10", "mINP")  # the retrieval scores, in table order
+
+
+def scores_of(result: dict[str, Any]) -> dict[str, float]:
+    """The retrieval scores of an evaluation result (fractions), without its other fields."""
+    return {k: float(result[k]) for k in SCORE_KEYS}
+
 DistanceFn = Callable[
     [torch.Tensor, torch.Tensor, Sequence[ImageRecord], Sequence[ImageRecord]], torch.Tensor
 ]

@@ -19,11 +19,9 @@ from reidkit.data.datasets import load_dataset
 from reidkit.data.image_dataset import ImageDataset
 from reidkit.data.mesh_pairs import ANGLES, MeshPairDataset
 from reidkit.device import resolve_device
-from reidkit.evaluation.engine import evaluate_features
+from reidkit.evaluation.engine import evaluate_features, scores_of
 from reidkit.evaluation.features import extract_features
 from reidkit.generate.run import load_generator
-
-SCORE_KEYS = ("mAP", "rank1", "rank5", "rank10", "mINP")
 
 
 @torch.no_grad()
@@ -62,8 +60,7 @@ def evaluate_generated_queries(
     painted = generated_query_features(models, meshes, angles, dev, batch_size)
 
     def scores(queries: torch.Tensor, records: list) -> dict[str, float]:
-        result = evaluate_features(queries, gallery, records, dataset.gallery, device=dev)
-        return {k: float(result[k]) for k in SCORE_KEYS}
+        return scores_of(evaluate_features(queries, gallery, records, dataset.gallery, device=dev))
 
     every = torch.cat([painted[a] for a in angles])
     real_scores = scores(real, dataset.query)
