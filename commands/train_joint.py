@@ -56,6 +56,11 @@ HELP = {
         "Start the G/D Adam moments from gen-warmup's optimiser state (reference) instead of "
         "fresh (paper). Default: as --preset."
     ),
+    "lr-id": "SGD learning rate of E_id (default 3.5e-4, the paper's; x0.1 after 10 epochs).",
+    "gan-id-weight": (
+        "Weight of L_gan in E_id's gradient (default 1, the paper's L_all; 0 = E_id learns "
+        "only from the view-invariant terms while G and E_str still learn from L_gan)."
+    ),
     "batch-size": "Images per iteration and process (default 16, the paper's).",
     "iters-per-epoch": (
         "Cap on iterations per epoch (0 = one pass over the labelled images; default 0)."
@@ -106,6 +111,11 @@ def run(
         bool | None,
         typer.Option("--carry-adam/--no-carry-adam", help=HELP["carry-adam"]),
     ] = None,
+    lr_id: Annotated[float | None, typer.Option("--lr-id", help=HELP["lr-id"])] = None,
+    gan_id_weight: Annotated[
+        float | None,
+        typer.Option("--gan-id-weight", help=HELP["gan-id-weight"]),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help=HELP["batch-size"])] = None,
     iters_per_epoch: Annotated[
         int | None,
@@ -150,6 +160,8 @@ def run(
         view_variant=view_variant,
         gan_lr_decay=gan_lr_decay,
         carry_adam=carry_adam,
+        lr_id=lr_id,
+        gan_id_weight=gan_id_weight,
         batch_size=batch_size,
         iters_per_epoch=iters_per_epoch,
         checkpoint_every=checkpoint_every,

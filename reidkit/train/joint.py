@@ -71,6 +71,7 @@ class TrainJointConfig:
     num_negatives: int = 8192
     momentum: float = 0.2
     lr_id: float = 3.5e-4
+    gan_id_weight: float = 1.0  # share of L_gan in E_id's gradient (1 = the paper's L_all)
     lr_gan: float = 1e-4
     weight_decay: float = 5e-4
     lr_step: int = 10
@@ -110,6 +111,9 @@ def validate(config: TrainJointConfig) -> None:
     for name in ("epochs", "batch_size"):
         if getattr(config, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.lr_id <= 0 or config.gan_id_weight < 0:
+        raise ConfigError("--lr-id must be positive and --gan-id-weight at least 0",
+                          fix="e.g. --lr-id 3.5e-4 --gan-id-weight 1 (the paper's)")
     if config.iters_per_epoch < 0 or config.eval_every < 0 or config.checkpoint_every < 0:
         raise ConfigError("--iters-per-epoch, --eval-every and --checkpoint-every must be >= 0")
 
@@ -181,7 +185,7 @@ def _train(config: TrainJointConfig, ctx: DistContext,
     settings = StepSettings(
         losses=config.losses, tau=config.tau, num_negatives=config.num_negatives,
         variant=config.loss_variant, feat_variant=info["feat_variant"], gan_type=info["gan_type"],
-        weights=GanWeights(**info["gan_weights"]),
+        weights=GanWeights(**info["gan_weights"]), gan_id_weight=config.gan_id_weight,
         ctx=lambda: autocast(ctx.device, config.amp),
     )
     step = contrast_step if config.no_gan else joint_step

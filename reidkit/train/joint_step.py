@@ -1,5 +1,7 @@
 """One train-joint iteration: the GAN step (reused from `reidkit.train.gan`) and the view-invariant
 contrast on the memory bank, with one backward of L_all; or the contrast-only ablation.
+`--gan-id-weight` below 1 scales the share of E_id's gradient that comes from L_gan (an
+ablation: with 0, E_id learns only from the view-invariant terms, G still from everything).
 
 Order inside the GAN iteration follows the reference's stage 3 (and gen-warmup): forward,
 D step on the detached fakes, then one backward of `L_all = L_gan + L_vi + L'_vi + L''_vi`
@@ -42,6 +44,7 @@ class StepSettings:
     feat_variant: str = "paper"
     gan_type: str = "lsgan"
     weights: GanWeights = field(default_factory=GanWeights)
+    gan_id_weight: float = 1.0
     ctx: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
 
@@ -50,6 +53,22 @@ def update_memory(memory: MemoryBank, f: torch.Tensor, index: torch.Tensor,
     """Momentum update with every rank's batch, so that all ranks keep the same bank."""
     f = F.normalize(f.detach().float(), dim=1)
     memory.update(all_gather_cat(index, ctx), all_gather_cat(f, ctx))
+
+
+def backward_l_all(l_gan: torch.Tensor | None, l_vi: torch.Tensor | None, E_id: nn.Module,
+              gan_id_weight: float) -> None:
+    """Backpropagate L_all = L_gan + L_vi-terms, with L_gan's share of E_id's gradient scaled
+    by `gan_id_weight` (1 = one plain backward of the sum)."""
+    parts = [loss for loss in (l_gan, l_vi) if loss is not None]
+    if l_gan is None or gan_id_weight == 1.0:
+        sum(parts).backward()
+        return
+    l_gan.backward(retain_graph=l_vi is not None)
+    for parameter in E_id.parameters():
+        if parameter.grad is not None:
+            parameter.grad.mul_(gan_id_weight)
+    if l_vi is not None:
+        l_vi.backward()
 
 
 def joint_step(
@@ -74,28 +93,27 @@ def joint_step(
     set_requires_grad(D, False)
     optimizers["id"].zero_grad(set_to_none=True)
     optimizers["gen"].zero_grad(set_to_none=True)
-    total = x.new_zeros((), dtype=torch.float32)
+    l_gan = l_vi = None
     if use_gan:
         with settings.ctx():
             l_gan, gan_terms = gan_loss(D, x, out, weights=settings.weights,
                                         feat_variant=settings.feat_variant,
                                         gan_type=settings.gan_type)
-        total = total + l_gan.float()
+        l_gan = l_gan.float()
         terms.update(gan_terms)
     vi_terms = tuple(t for t in settings.losses if t != "gan")
     if vi_terms:
         vi = view_invariant_losses(out.f, out.f_new, memory, index, generator, tau=settings.tau,
                                    num_negatives=settings.num_negatives,
                                    variant=settings.variant, terms=vi_terms)
-        for name, value in vi.items():
-            total = total + value
-            terms[f"l_{name}"] = float(value.detach())
-    total.backward()
+        l_vi = sum(vi.values())
+        terms.update({f"l_{name}": float(value.detach()) for name, value in vi.items()})
+    backward_l_all(l_gan, l_vi, E_id, settings.gan_id_weight)
     optimizers["id"].step()
     optimizers["gen"].step()
     set_requires_grad(D, True)
     update_memory(memory, out.f, index, ctx)
-    terms["l_all"] = float(total.detach())
+    terms["l_all"] = sum(float(loss.detach()) for loss in (l_gan, l_vi) if loss is not None)
     return terms
 
 
