@@ -102,6 +102,17 @@ def save_text(text: str, path: str | Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def append_line(line: str, path: str | Path) -> None:
+    """Append one line to a log file; a failed write is an OutputError (a torn last line is
+    what readers of such logs skip)."""
+    path = Path(path)
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
+
+
 def save_image(image: Any, path: str | Path, **kwargs: Any) -> None:
     """Save a PIL image atomically; the format follows the final file's suffix."""
     path = Path(path)

@@ -9,14 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 from gen_data import make_market, make_meshes, make_warmup_run
+from PIL import Image
 from typer.testing import CliRunner
 
 from commands.app import app
+from reidkit import metrics_log
 from reidkit.data.datasets import load_dataset
 from reidkit.data.mesh_pairs import ANGLES, MeshPairDataset
 from reidkit.errors import DatasetError
 from reidkit.models.identity import IdentityEncoder
 from reidkit.runs import load_stage
+from reidkit.train import gen_warmup
 from reidkit.train.gan import gan_step
 from reidkit.train.gen_warmup import (
     GenWarmupConfig,
@@ -108,6 +111,46 @@ def test_resume_reproduces_the_uninterrupted_run(trained, tmp_path):
     for name in ("E_str", "G", "D"):
         for key, value in straight[name].items():
             assert torch.equal(value, resumed[name][key]), (name, key)
+
+
+def test_metrics_lines_after_an_interrupted_then_resumed_run(tiny, tmp_path, monkeypatch):
+    """Epoch 2 is logged, then the run dies before its checkpoint: the resume logs it once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setattr(metrics_log, "STEP_EVERY", 1)
+    run, save = tmp_path / "run", gen_warmup.save_stage_checkpoint
+    make_warmup_run(run, tiny["data"], size=SIZE)
+    cfg = GenWarmupConfig(run=run, mesh_root=tiny["mesh"], epochs=2, batch_size=2,
+                          iters_per_epoch=2, device="cpu", sample_every=0)
+
+    def crash_in_epoch_2(path, models, optimizers, config, settings, epoch, *rest):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        save(path, models, optimizers, config, settings, epoch, *rest)
+
+    monkeypatch.setattr(gen_warmup, "save_stage_checkpoint", crash_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_gen_warmup(cfg)
+    monkeypatch.setattr(gen_warmup, "save_stage_checkpoint", save)
+    result = run_gen_warmup(GenWarmupConfig(run=run, epochs=2, iters_per_epoch=2, device="cpu",
+                                            sample_every=0, resume=True))
+    history = load_stage(run / "gen-warmup.pt")["extra"]["history"]
+    assert history == result["history"]
+    records = [json.loads(line) for line in (run / "gen-warmup-metrics.jsonl").open()]
+    epochs = [r for r in records if "step" not in r]
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    for record, entry in zip(epochs, history, strict=True):
+        assert {k: record[k] for k in entry} == entry and record["images_per_s"] > 0
+    steps = [r for r in records if "step" in r]
+    assert [(r["epoch"], r["step"], r["iteration"]) for r in steps] == [
+        (1, 1, 1), (1, 2, 2), (2, 1, 3), (2, 2, 4)]
+    with Image.open(run / "curves-gen-warmup.png") as png:
+        assert png.format == "PNG"
+    events = EventAccumulator(str(run / "tensorboard" / "gen-warmup"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("step/l_rec")] == [1, 2, 3, 4]
+    assert [e.value for e in events.Scalars("epoch/l_rec")] == pytest.approx(
+        [h["l_rec"] for h in history])
 
 
 def test_gen_warmup_bad_inputs_exit_2(tiny, tmp_path):

@@ -88,3 +88,25 @@ def test_cli_exits_2_with_one_message_and_the_old_file(tmp_path, monkeypatch):
     assert "".join(str(out).split()) in "".join(result.output.split())
     assert "Traceback" not in result.output
     assert out.read_bytes() == before
+
+
+def test_a_full_disk_while_appending_a_metrics_line_is_an_output_error(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from reidkit.io import append_line
+
+    log = tmp_path / "warmup-metrics.jsonl"
+    append_line('{"epoch": 1}', log)
+    real_open = Path.open
+
+    def full(self, *args, **kwargs):
+        if self == log:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", full)
+    with pytest.raises(OutputError) as caught:
+        append_line('{"epoch": 2}', log)
+    assert caught.value.path == log and "free disk space" in caught.value.fix
+    monkeypatch.undo()
+    assert log.read_text(encoding="utf-8") == '{"epoch": 1}\n'

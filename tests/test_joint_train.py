@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 from joint_fixtures import make_gen_warmup, make_market, make_warmup  # noqa: E402
 
 from commands.app import app  # noqa: E402
-from reidkit import log  # noqa: E402
+from reidkit import log, metrics_log  # noqa: E402
 from reidkit.models.loading import load_identity_encoder  # noqa: E402
 from reidkit.runs import load_stage  # noqa: E402
 from reidkit.train.joint import TrainJointConfig, run_train_joint  # noqa: E402
@@ -43,7 +44,16 @@ class Interrupt(Exception):
     """Stands in for a crash at a chosen iteration."""
 
 
-def test_resume_mid_epoch_reproduces_uninterrupted_run(tiny):
+def _metrics(run: Path) -> tuple[list[dict], list[tuple[int, int]]]:
+    """The epoch records and the (epoch, step) of the step records in train-joint's log."""
+    lines = (run / "train-joint-metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    return ([r for r in records if "step" not in r],
+            [(r["epoch"], r["step"]) for r in records if "step" in r])
+
+
+def test_resume_mid_epoch_reproduces_uninterrupted_run(tiny, monkeypatch):
+    monkeypatch.setattr(metrics_log, "STEP_EVERY", 1)
     base = dict(TINY, epochs=2, iters_per_epoch=2, no_gan=True)
     straight = _fresh_run(tiny, "straight")
     run_train_joint(TrainJointConfig(run=straight, **base))
@@ -67,6 +77,41 @@ def test_resume_mid_epoch_reproduces_uninterrupted_run(tiny):
             assert torch.equal(value, b["models"][name][key]), key
     assert torch.equal(a["extra"]["memory"]["features"], b["extra"]["memory"]["features"])
     assert torch.equal(a["extra"]["memory"]["labels"], b["extra"]["memory"]["labels"])
+    epochs, steps = _metrics(broken)  # the step saved mid-epoch is kept, not logged twice
+    assert steps == _metrics(straight)[1] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert epochs == [{"stage": "train-joint", **h} for h in b["extra"]["history"]]
+
+
+def test_metrics_lines_after_an_interrupted_then_resumed_run(tiny, monkeypatch):
+    """Epoch 2's steps are logged, then the run dies (the last checkpoint is epoch 1's): the
+    resume drops and relogs them, once, and the epoch records are the checkpoint's history."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setattr(metrics_log, "STEP_EVERY", 1)
+    base = dict(TINY, epochs=2, iters_per_epoch=2, no_gan=True)
+    run = _fresh_run(tiny, "curves")
+
+    def crash(step):
+        if step["iteration"] == 4:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_train_joint(TrainJointConfig(run=run, **base), observer=crash)
+    assert load_stage(run / "train-joint.pt")["epoch"] == 1
+    result = run_train_joint(TrainJointConfig(run=run, resume=True, **base))
+    epochs, steps = _metrics(run)
+    assert steps == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    history = load_stage(run / "train-joint.pt")["extra"]["history"]
+    assert history == result["history"]
+    assert epochs == [{"stage": "train-joint", **h} for h in history]
+    with Image.open(run / "curves-train-joint.png") as png:
+        assert png.format == "PNG"
+    events = EventAccumulator(str(run / "tensorboard" / "train-joint"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("step/l_all")] == [1, 2, 3, 4]
+    assert [e.step for e in events.Scalars("epoch/clusters")] == [2, 4]
+    assert [e.value for e in events.Scalars("epoch/l_all")] == pytest.approx(
+        [h["l_all"] for h in history])
 
 
 def test_cli_gan_run_hands_over_and_resumes(tiny, tmp_path):

@@ -21,6 +21,7 @@ from reidkit.device import autocast, resolve_device, seed_everything
 from reidkit.errors import CheckpointError, ConfigError
 from reidkit.generate.images import grid, mesh_to_uint8, to_uint8
 from reidkit.io import save_image
+from reidkit.metrics_log import MetricsLog
 from reidkit.models.discriminator import Discriminator
 from reidkit.models.generator import Generator
 from reidkit.models.identity import IdentityEncoder
@@ -234,17 +235,19 @@ def run_gen_warmup(config: GenWarmupConfig) -> dict[str, Any]:
     out_path = stage_path(config.run, STAGE)
     samples: list[str] = []
     weights = GanWeights(config.lambda_img, config.lambda_feat, config.lambda_adv)
+    curves = MetricsLog(config.run, STAGE, epoch=start_epoch, iteration=iteration)
     for epoch in range(start_epoch, config.epochs):
         batches = epoch_batches(len(data), config, epoch)
         sums: dict[str, float] = {}
         with log.task(f"gen-warmup epoch {epoch + 1}/{config.epochs}", len(batches)) as task:
-            for x, mesh_ori, mesh_new, _ in _loader(data, batches, workers):
+            for b, (x, mesh_ori, mesh_new, _) in enumerate(_loader(data, batches, workers), 1):
                 batch = [t.to(device, non_blocking=True).contiguous(memory_format=fmt)
                          for t in (x, mesh_ori, mesh_new)]
                 terms, _ = gan_step(models, optimizers["gen"], optimizers["dis"], batch,
                                     feat_variant=config.feat_variant, gan_type=config.gan_type,
                                     weights=weights, ctx=ctx)
                 iteration += 1
+                curves.step(epoch + 1, b, terms, images=len(x), iteration=iteration)
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v
                 task.advance(1, **{k: terms[k] for k in ("l_rec", "l_cyc", "l_feat", "l_adv",
@@ -253,8 +256,10 @@ def run_gen_warmup(config: GenWarmupConfig) -> dict[str, Any]:
                     samples.append(_write_sample(models, data, device, config.run, iteration))
         means = {k: v / max(len(batches), 1) for k, v in sums.items()}
         history.append({"epoch": epoch + 1, "iteration": iteration, **means})
+        curves.epoch(history[-1], iteration=iteration)
         save_stage_checkpoint(out_path, models, optimizers, config, settings, epoch + 1,
                               iteration, history, init, parent_stage)
+    curves.close()
     final = history[-1] if history else {}
     return {"checkpoint": str(out_path), "epochs": config.epochs, "iterations": iteration,
             "final": final, "history": history, "samples": samples,
