@@ -1,6 +1,6 @@
 """Short CPU warm-ups on a synthetic dataset: test mAP of the untrained E_id vs after each baseline.
 
-    python benchmarks/bench_warmup.py --data-root /tmp/synth-default [--baselines jvtc,ice,mmcl]
+    python benchmarks/bench_warmup.py --data-root /tmp/synth-default [--baselines jvtc,ice,cc]
         [--epochs 2] [--iters 10] [--eval-every N] [--size 64x32] [--out /tmp/bench-warmup]
         [--source-root /tmp/synth-src --source-epochs 4]   # UDA from a labelled synth set
 
@@ -24,8 +24,8 @@ from reidkit.evaluation.engine import evaluate_model
 from reidkit.models.identity import IdentityEncoder
 
 # Short-run settings (the paper's schedules are far longer): relabel every epoch, JVTC's global
-# term from epoch 1, no ICE lr warm-up, ICE eps 0.45 and its EMA scaled to the run (see
-# short_settings); MMCL keeps its 5 single-label epochs.
+# term from epoch 1, no ICE lr warm-up, ICE and Cluster-Contrast eps 0.45 and P×K 4×4, ICE's EMA
+# scaled to the run (see short_settings); MMCL keeps its 5 single-label epochs.
 SHORT = {
     "jvtc": {"batch_size": 16, "iters": 10, "global_start": 1, "relabel_every": 1},
     "jvtc+": {
@@ -37,6 +37,7 @@ SHORT = {
     },
     "ice": {"batch_size": 16, "iters": 10, "warmup_epochs": 0, "eps": 0.45},
     "mmcl": {"batch_size": 16, "iters": 10},
+    "cc": {"batch_size": 16, "num_instances": 4, "iters": 10, "eps": 0.45},
 }
 
 
@@ -53,7 +54,7 @@ def main() -> None:
     """Run the measurement and print one line per baseline (and a JSON summary)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--baselines", default="jvtc,ice,mmcl,jvtc+")
+    parser.add_argument("--baselines", default="jvtc,ice,mmcl,jvtc+,cc")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--size", default="64x32")
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-warmup"))

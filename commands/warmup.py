@@ -1,5 +1,5 @@
-"""`reidkit warmup`: train E_id with an unsupervised baseline (JVTC, JVTC+, ICE, MMCL; UDA with a
-labelled source) into `<out>/warmup.pt`."""
+"""`reidkit warmup`: train E_id with an unsupervised baseline (JVTC, JVTC+, ICE, MMCL,
+Cluster-Contrast; UDA with a labelled source) into `<out>/warmup.pt`."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def run(
         typer.Option("--data-root", help="Folder holding the target dataset (required)."),
     ] = None,
     baseline: Annotated[
-        str | None, typer.Option("--baseline", help="jvtc, jvtc+, ice or mmcl (default: jvtc).")
+        str | None,
+        typer.Option("--baseline", help="jvtc, jvtc+, ice, mmcl or cc (default: jvtc)."),
     ] = None,
     out: Annotated[
         Path | None,
@@ -51,8 +52,16 @@ def run(
         str | None,
         typer.Option(
             "--head",
-            help="E_id head: gcl (Linear to 512 + BN, GCL's; default except ice) or bnneck "
-            "(pooled features + BN, ICE's 2048-d; default for ice).",
+            help="E_id head: gcl (Linear to 512 + BN, GCL's; default except ice, cc) or bnneck "
+            "(pooled features + BN, ICE's and Cluster-Contrast's 2048-d; default for ice, cc).",
+        ),
+    ] = None,
+    pooling: Annotated[
+        str | None,
+        typer.Option(
+            "--pooling",
+            help="Global pooling before the head: avg or gem (learned generalised mean; "
+            "default: gem for cc, avg otherwise).",
         ),
     ] = None,
     pretrained: Annotated[
@@ -69,7 +78,8 @@ def run(
         int | None,
         typer.Option(
             "--iters",
-            help="Iterations per epoch (0 = one pass over the training set; default 0, ice 400).",
+            help="Iterations per epoch (0 = one pass over the training set; default 0, ice 400, "
+            "cc 200).",
         ),
     ] = None,
     batch_size: Annotated[
@@ -77,18 +87,21 @@ def run(
         typer.Option(
             "--batch-size",
             help="Batch size in images, JVTC adds views of each "
-            "(default: jvtc 64, ice 32, mmcl 128).",
+            "(default: jvtc 64, ice 32, mmcl 128, cc 256).",
         ),
     ] = None,
     lr: Annotated[
         float | None,
-        typer.Option("--lr", help="Base learning rate (default: jvtc/mmcl 0.01, ice 3.5e-4)."),
+        typer.Option(
+            "--lr", help="Base learning rate (default: jvtc/mmcl 0.01, ice/cc 3.5e-4)."
+        ),
     ] = None,
     eps: Annotated[
         float | None,
         typer.Option(
             "--eps",
-            help="Fixed DBSCAN eps, replaces the rho rule (default: ice 0.55; others use --rho).",
+            help="Fixed DBSCAN eps, replaces the rho rule (default: ice 0.55, cc 0.6; others use "
+            "--rho).",
         ),
     ] = None,
     rho: Annotated[
@@ -126,6 +139,35 @@ def run(
         float | None,
         typer.Option(
             "--ema", help="ICE: momentum-encoder EMA (default 0.999; lower it for short runs)."
+        ),
+    ] = None,
+    num_instances: Annotated[
+        int | None,
+        typer.Option(
+            "--num-instances",
+            help="ice, cc: images per pseudo identity in a P×K batch (default: ice 4, cc 16).",
+        ),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            "--temperature", help="cc: InfoNCE temperature over the centroids (default 0.05)."
+        ),
+    ] = None,
+    centroid_momentum: Annotated[
+        float | None,
+        typer.Option(
+            "--centroid-momentum",
+            help="cc: weight of the old centroid in each memory update (default 0.1, the "
+            "authors' commands).",
+        ),
+    ] = None,
+    hard_memory: Annotated[
+        bool | None,
+        typer.Option(
+            "--hard-memory/--no-hard-memory",
+            help="cc: update each centroid with its least similar batch image only (the code's "
+            "cm_hard) instead of every image (default: off).",
         ),
     ] = None,
     source: Annotated[
@@ -169,7 +211,8 @@ def run(
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Warm up the identity encoder E_id with a baseline: JVTC, JVTC+, ICE, MMCL (+ UDA source)."""
+    """Warm up the identity encoder E_id with a baseline: JVTC, JVTC+, ICE, MMCL, Cluster-Contrast
+    (+ UDA source)."""
     from reidkit.baselines.engine import run_warmup, warmup_config
 
     cfg = warmup_config(
@@ -180,6 +223,7 @@ def run(
         out=out,
         arch=arch,
         head=head,
+        pooling=pooling,
         pretrained=pretrained,
         epochs=epochs,
         iters=iters,
@@ -198,7 +242,16 @@ def run(
         workers=workers,
         resume=resume or None,
         overwrite=overwrite or None,
-        **_ice_options(memory, hard, soft, ema),
+        **_given(
+            memory=memory,
+            hard=hard,
+            soft=soft,
+            ema=ema,
+            num_instances=num_instances,
+            temperature=temperature,
+            centroid_momentum=centroid_momentum,
+            hard_memory=hard_memory,
+        ),
     )
     result = run_warmup(cfg)
     if json_out:
@@ -221,9 +274,6 @@ def table(result: dict) -> tuple[str, list[str], list[tuple]]:
     return f"warm-up ({result['baseline']})", ["field", "value"], rows
 
 
-def _ice_options(
-    memory: str | None, hard: bool | None, soft: bool | None, ema: float | None
-) -> dict:
-    """ICE-only options, passed only when given (other baselines have no such keys)."""
-    given = {"memory": memory, "hard": hard, "soft": soft, "ema": ema}
-    return {k: v for k, v in given.items() if v is not None}
+def _given(**options: object) -> dict:
+    """Baseline-specific options, passed only when given (other baselines have no such keys)."""
+    return {k: v for k, v in options.items() if v is not None}

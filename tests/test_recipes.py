@@ -39,6 +39,9 @@ EXPECTED = {
     "market_ice": ("market", "ice", None, 2e-3),
     "duke_ice": ("duke", "ice", None, 2e-3),
     "msmt_ice": ("msmt", "ice", None, 1.2e-3),
+    "market_cc": ("market", "cc", None, 2e-3),
+    "duke_cc": ("duke", "cc", None, 2e-3),
+    "msmt_cc": ("msmt", "cc", None, 1.2e-3),
 }
 
 FAKE_REIDKIT = """#!/usr/bin/env bash
@@ -137,6 +140,12 @@ def test_every_script_is_listed_with_the_published_numbers() -> None:
     )
     assert listed["msmt_jvtc"]["baseline_rank1"] == 36.0
     assert listed["market_ice"]["gcl_map"] is None and listed["market_ice"]["table"] == "extension"
+    # Cluster-Contrast's README results (ResNet-50, DBSCAN); GCL on it is unpublished
+    assert (listed["market_cc"]["baseline_map"], listed["msmt_cc"]["baseline_rank1"]) == (
+        82.1,
+        56.0,
+    )
+    assert listed["duke_cc"]["gcl_map"] is None and listed["duke_cc"]["table"] == "extension"
     table = runner.invoke(app, ["recipes"])
     assert table.exit_code == 0
     assert "66.8/87.3" in table.output and "29.7/54.4" in table.output
@@ -275,13 +284,20 @@ def test_full_run_calls_the_gcl_sequence(fake: dict, name: str) -> None:
             str(d / "source"),
         )
     assert "--epochs" not in warmup  # the paper's hyper-parameters are the command's defaults
+    # the one row setting off a baseline's defaults: the authors' MSMT17 command for cc
+    assert ("--iters" in warmup) == (name == "msmt_cc")
+    if name == "msmt_cc":
+        assert _opt(warmup, "--iters") == "400"
     assert (_opt(gen, "--run"), _opt(gen, "--epochs")) == (run, "40")
     # the published numbers come from the authors' code: both GAN stages run its preset
     assert _opt(gen, "--preset") == "reference" and _opt(joint, "--preset") == "reference"
     assert _opt(gen, "--mesh-root") == str(d / "run" / "mesh") and "--resume" not in gen
     assert (_opt(joint, "--run"), _opt(joint, "--epochs")) == (run, "20")
     assert float(_opt(joint, "--rho")) == pytest.approx(rho)
-    assert _opt(joint, "--baseline") == baseline
+    if baseline == "cc":  # train-joint's --baseline lists no cc: it takes the warm-up's
+        assert "--baseline" not in joint
+    else:
+        assert _opt(joint, "--baseline") == baseline
     assert _opt(eval_warm, "--checkpoint") == str(d / "run" / "warmup.pt")
     assert _opt(eval_joint, "--checkpoint") == str(d / "run" / "train-joint.pt")
     for call in (eval_warm, eval_joint):
@@ -357,3 +373,12 @@ def test_a_failing_stage_stops_the_recipe_without_its_result(fake: dict) -> None
     assert (d / "run" / "mesh.json").is_file() and not (d / "run" / "warmup.json").exists()
     assert not (d / "run" / "warmup.json.part").exists()
     assert "warmup failed" in result.stderr
+
+
+def test_the_users_warmup_args_override_the_rows(fake: dict) -> None:
+    args = [*_args(fake["dir"], False), "--warmup-args", "--iters 100"]
+    result = _run(fake, "msmt_cc", args)
+    assert result.returncode == 0, result.stderr
+    name, *warmup = next(c for c in _calls(fake) if c[0] == "warmup")
+    command = typer.main.get_command(app).commands[name]
+    assert command.make_context(name, warmup).params["iters"] == 100  # the last one given wins

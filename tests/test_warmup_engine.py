@@ -3,6 +3,7 @@ loadable checkpoint, refuses accidental overwrites and resumes exactly."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -14,6 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from commands.app import app
+from reidkit import metrics_log
 from reidkit.baselines import engine
 from reidkit.baselines.engine import run_warmup, warmup_config
 from reidkit.cluster import one_camera_share
@@ -278,3 +280,47 @@ def test_cli_bad_inputs(tiny_market, tmp_path):
     missing = runner.invoke(app, _cli_args(tmp_path / "nowhere", tmp_path / "d"))
     assert missing.exit_code == 2
     assert not (tmp_path / "d" / "warmup.pt").exists()
+
+
+def _nan_as_null(value):
+    """A history value as a metrics line holds it (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _nan_as_null(v) for k, v in value.items()}
+    return None if isinstance(value, float) and value != value else value
+
+
+def test_metrics_lines_after_an_interrupted_then_resumed_run(tiny_market, tmp_path, monkeypatch):
+    """Epoch 2 is logged, then the run dies before its checkpoint: the resume logs it once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setattr(metrics_log, "STEP_EVERY", 1)
+    out, save = tmp_path / "curves", engine.save_stage
+
+    def crash_in_epoch_2(path, **kwargs):
+        if kwargs["epoch"] == 2:
+            raise KeyboardInterrupt
+        save(path, **kwargs)
+
+    monkeypatch.setattr(engine, "save_stage", crash_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        config = _config(tiny_market, out, "jvtc", epochs=2, eval_every=1)
+        run_warmup(dataclasses.replace(config, iters=2))
+    monkeypatch.setattr(engine, "save_stage", save)
+    run_warmup(warmup_config(None, out=out, resume=True, epochs=2))
+    history = load_stage(out / "warmup.pt")["extra"]["history"]
+    lines = (out / "warmup-metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    epochs = [r for r in records if "step" not in r]
+    assert [r["epoch"] for r in epochs] == [1, 2] == [h["epoch"] for h in history]
+    for record, entry in zip(epochs, history, strict=True):
+        assert {k: record[k] for k in entry} == _nan_as_null(entry)
+        assert record["stage"] == "warmup" and record["images_per_s"] > 0
+    assert [(r["epoch"], r["step"]) for r in records if "step" in r] == [
+        (1, 1), (1, 2), (2, 1), (2, 2)]
+    with Image.open(out / "curves-warmup.png") as png:
+        assert png.format == "PNG"
+    events = EventAccumulator(str(out / "tensorboard" / "warmup"))
+    events.Reload()
+    losses = events.Scalars("epoch/loss")
+    assert [e.step for e in losses] == [1, 2]
+    assert [e.value for e in losses] == pytest.approx([h["loss"] for h in history])

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Shared body of the GCL paper recipes (sourced by every row script; not a recipe itself).
 # A row script sets RECIPE_DATASET, RECIPE_BASELINE, RECIPE_RHO and, for UDA, RECIPE_SOURCE
-# (RECIPE_PRESET optionally), sources this file and calls `recipe_main "$@"`. The sequence:
+# (optionally RECIPE_PRESET; RECIPE_WARMUP_ARGS, warm-up options of the row that differ from the
+# baseline's defaults, before the user's --warmup-args; RECIPE_JOINT_BASELINE, train-joint's
+# --baseline, RECIPE_BASELINE when unset, not passed when set empty so that train-joint takes the
+# method the warm-up recorded), sources this file and calls `recipe_main "$@"`. The sequence:
 # mesh (train + test) -> warmup -> gen-warmup (40 epochs) -> train-joint (20 epochs) -> eval of
 # warmup.pt and train-joint.pt.
 # Each stage writes <out>/<stage>.json only when it finished; a stage whose JSON exists is skipped,
@@ -9,6 +12,8 @@
 set -euo pipefail
 
 RECIPE_SOURCE="${RECIPE_SOURCE:-}"
+RECIPE_WARMUP_ARGS="${RECIPE_WARMUP_ARGS:-}"
+RECIPE_JOINT_BASELINE="${RECIPE_JOINT_BASELINE-$RECIPE_BASELINE}"
 # Preset of gen-warmup and train-joint (docs/joint-training.md, "Presets"). The recipes exist to
 # reproduce the published rows, and the paper's Table 1-2 numbers were produced by the authors'
 # code (chenhao2345/GCL), not by the paper's text where the two differ (L'_vi's positive, L_feat,
@@ -167,7 +172,7 @@ recipe_main() {
     local out="$R_OUT" dataset="$RECIPE_DATASET"
     local mesh_extra=() warmup_extra=() gen_extra=() joint_extra=() eval_extra=()
     read -r -a mesh_extra <<<"$R_MESH_ARGS" || true
-    read -r -a warmup_extra <<<"$R_WARMUP_ARGS" || true
+    read -r -a warmup_extra <<<"$RECIPE_WARMUP_ARGS $R_WARMUP_ARGS" || true
     read -r -a gen_extra <<<"$R_GEN_ARGS" || true
     read -r -a joint_extra <<<"$R_JOINT_ARGS" || true
     read -r -a eval_extra <<<"$R_EVAL_ARGS" || true
@@ -192,9 +197,12 @@ recipe_main() {
         --mesh-root "$R_MESH_ROOT" --epochs "$GEN_WARMUP_EPOCHS" --preset "$R_PRESET" \
         --device "$R_DEVICE" ${gen_resume[@]+"${gen_resume[@]}"} ${gen_extra[@]+"${gen_extra[@]}"}
 
+    local joint_baseline=()
+    [[ -z "$RECIPE_JOINT_BASELINE" ]] || joint_baseline=(--baseline "$RECIPE_JOINT_BASELINE")
     recipe_stage train-joint "$out/train-joint.json" train-joint --run "$out" \
-        --baseline "$RECIPE_BASELINE" --epochs "$TRAIN_JOINT_EPOCHS" --rho "$RECIPE_RHO" \
-        --preset "$R_PRESET" --device "$R_DEVICE" --resume ${joint_extra[@]+"${joint_extra[@]}"}
+        ${joint_baseline[@]+"${joint_baseline[@]}"} --epochs "$TRAIN_JOINT_EPOCHS" \
+        --rho "$RECIPE_RHO" --preset "$R_PRESET" --device "$R_DEVICE" --resume \
+        ${joint_extra[@]+"${joint_extra[@]}"}
 
     local protocol=()
     [[ "$RECIPE_BASELINE" != "jvtc+" ]] || protocol=(--temporal)

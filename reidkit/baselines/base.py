@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from reidkit.data.records import ImageRecord
+from reidkit.errors import ConfigError
 from reidkit.models.identity import IdentityEncoder
 
 NEW_LAYERS = ("feat.", "feat_bn.")
@@ -38,6 +39,18 @@ def step_decay_sgd(model: nn.Module, config: Any) -> torch.optim.Optimizer:
         weight_decay=config.weight_decay,
         nesterov=True,
     )
+
+
+def adam(params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """ICE/Cluster-Contrast/UDA optimiser: one Adam group at lr (its schedule's base_lr)."""
+    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    optimizer.param_groups[0]["base_lr"] = lr
+    return optimizer
+
+
+def trainable(model: nn.Module) -> list[nn.Parameter]:
+    """Parameters that train (a frozen BN-neck bias is left out, as ICE's and CC's code)."""
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 class Method(ABC):
@@ -136,6 +149,31 @@ def cluster(features: torch.Tensor, config: Any) -> np.ndarray:
             min_samples=config.min_samples,
         ),
         dtype=np.int64,
+    )
+
+
+def pseudo_identity_batches(
+    method: str, labels: np.ndarray, cams: np.ndarray, config: Any, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Camera-diverse P×K batches over the pseudo labels (outliers left out), or a ConfigError
+    when clustering found fewer identities than one batch needs."""
+    from reidkit.data.samplers import identity_batches
+
+    per_batch = config.batch_size // config.num_instances
+    clusters = len(np.unique(labels[labels >= 0]))
+    if clusters < per_batch:
+        raise ConfigError(
+            f"clustering found {clusters} pseudo identities, fewer than the {per_batch} "
+            f"a {method} batch needs",
+            fix="raise --eps, lower --batch-size, or start from ImageNet weights",
+        )
+    return identity_batches(
+        labels,
+        config.num_instances,
+        config.batch_size,
+        rng,
+        cams=cams,
+        num_batches=config.iters or None,
     )
 
 

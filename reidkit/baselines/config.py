@@ -18,6 +18,7 @@ class WarmupConfig:
     out: Path | None = None
     arch: str = "resnet50"
     head: str = "gcl"  # gcl: Linear → 512 + BN (GCL's E_id); bnneck: pooled features + BN (ICE)
+    pooling: str = "avg"  # global pooling of f's input: avg, or gem (learned GeM, Cluster-Contrast)
     pretrained: str = "auto"
     epochs: int = 100
     iters: int = 0  # iterations per epoch; 0 = one pass over the training set
@@ -132,3 +133,25 @@ class MMCLConfig(WarmupConfig):
     hard_ratio: float = 0.01
     single_label_epochs: int = 5
     memory_momentum: float = 0.5  # old-row weight grows linearly 0 → this over the epochs
+
+
+@dataclass
+class CCConfig(WarmupConfig):
+    """Cluster-Contrast (Dai et al., arXiv 2103.11568): InfoNCE against a memory of cluster
+    centroids updated with momentum; defaults = the authors' README commands for Market/Duke."""
+
+    baseline: str = "cc"
+    head: str = "bnneck"  # the code's features=0: pooled 2048-d + BN neck (frozen bias)
+    pooling: str = "gem"  # the code's --pooling-type default
+    epochs: int = 50
+    iters: int = 200  # README: 200 for Market and Duke, 400 for MSMT17 (the argparse default)
+    batch_size: int = 256
+    num_instances: int = 16
+    lr: float = 3.5e-4
+    step_every: int = 20  # StepLR(step_size=20, gamma=0.1): ×0.1 at epochs 20 and 40
+    temperature: float = 0.05
+    centroid_momentum: float = 0.1  # README commands (argparse default 0.2); old centroid's weight
+    hard_memory: bool = False  # the code's --use-hard (cm_hard): update with the hardest instance
+    eps: float | None = 0.6
+    rho: float | None = None
+    min_samples: int = 4

@@ -29,7 +29,9 @@ from reidkit.data.records import ReidDataset
 from reidkit.device import resolve_device, seed_everything
 from reidkit.errors import CheckpointError, ConfigError
 from reidkit.evaluation.features import default_workers
+from reidkit.metrics_log import MetricsLog
 from reidkit.models.identity import HEADS, IdentityEncoder, load_imagenet
+from reidkit.models.pooling import POOLINGS
 from reidkit.runs import load_stage, save_stage, stage_path
 
 # one-camera share of the pseudo labels above which the warm-up warns (see _warn_camera_clusters)
@@ -115,6 +117,8 @@ def _check(config: WarmupConfig) -> None:
         raise ConfigError(f"unknown arch '{config.arch}'", fix="use resnet50 or resnet18")
     if config.head not in HEADS:
         raise ConfigError(f"unknown head '{config.head}'", fix=f"use {' or '.join(HEADS)}")
+    if config.pooling not in POOLINGS:
+        raise ConfigError(f"unknown pooling '{config.pooling}'", fix="use avg or gem")
     if config.epochs < 1 or config.batch_size < 2 or config.iters < 0:
         raise ConfigError("epochs must be ≥ 1, batch size ≥ 2 and iters ≥ 0")
     if (config.source is None) != (config.source_root is None):
@@ -211,6 +215,7 @@ def _train_epoch(
     local: int,
     desc: str,
     device: torch.device,
+    curves: MetricsLog,
 ) -> dict[str, float]:
     rng = np.random.default_rng([config.seed, epoch])
     batches = method.batches(local, rng)
@@ -227,6 +232,7 @@ def _train_epoch(
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + value
             progress.advance(1, **{k: v / count for k, v in sums.items()})
+            curves.step(epoch + 1, count, terms, images=len(images))
     return {k: v / max(len(batches), 1) for k, v in sums.items()}
 
 
@@ -248,7 +254,7 @@ def initial_encoder(config: WarmupConfig) -> IdentityEncoder:
     """E_id as the warm-up starts it, before ImageNet weights: the seed fixes the head (and the
     backbone with --pretrained none), so the untrained baseline of a report is this model."""
     seed_everything(config.seed)
-    return IdentityEncoder(config.arch, embed_dim=HEADS[config.head])
+    return IdentityEncoder(config.arch, embed_dim=HEADS[config.head], pooling=config.pooling)
 
 
 def run_warmup(config: WarmupConfig) -> dict[str, Any]:
@@ -287,6 +293,7 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
     camera_warned = False
     metrics: dict[str, Any] = history[-1] if history else {}
     path = stage_path(config.out, "warmup")
+    curves = MetricsLog(config.out, "warmup", epoch=start)
     for epoch in range(start, total):
         name, local, length = _phase_at(phases, epoch)
         if name != phase_name:
@@ -306,7 +313,8 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
         camera_warned = camera_warned or _warn_camera_clusters(stats)
         records = method.records
         terms = _train_epoch(
-            method, records, config, epoch, local, f"{name} epoch {local + 1}/{length}", device
+            method, records, config, epoch, local, f"{name} epoch {local + 1}/{length}", device,
+            curves,
         )
         metrics = {
             "epoch": epoch + 1,
@@ -321,6 +329,7 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
         if config.eval_every and ((epoch + 1) % config.eval_every == 0 or last):
             metrics["test"] = _evaluate(method, target, config, device)
         history.append(metrics)
+        curves.epoch(metrics)
         log.info(escape(_summary_line(metrics, total)))
         save_stage(
             path,
@@ -341,6 +350,7 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
                 "finished": last,
             },
         )
+    curves.close()
     return {
         "checkpoint": str(path),
         "baseline": config.baseline,

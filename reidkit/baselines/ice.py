@@ -12,7 +12,15 @@ import torch
 from torch.nn import functional as F
 
 from reidkit import log
-from reidkit.baselines.base import Method, cluster, label_stats, train_features
+from reidkit.baselines.base import (
+    Method,
+    adam,
+    cluster,
+    label_stats,
+    pseudo_identity_batches,
+    train_features,
+    trainable,
+)
 from reidkit.baselines.losses import (
     agnostic_proxy_loss,
     camera_sum_proxy_loss,
@@ -23,7 +31,6 @@ from reidkit.baselines.losses import (
     soft_instance_loss,
 )
 from reidkit.data.augment import MultiView, plain_transform, strong_transform
-from reidkit.data.samplers import identity_batches
 from reidkit.errors import ConfigError
 
 
@@ -80,12 +87,7 @@ class ICE(Method):
         self.proxies: dict[str, torch.Tensor] = {}
 
     def build_optimizer(self) -> torch.optim.Optimizer:
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(
-            params, lr=self.config.lr, weight_decay=self.config.weight_decay
-        )
-        optimizer.param_groups[0]["base_lr"] = self.config.lr
-        return optimizer
+        return adam(trainable(self.model), self.config.lr, self.config.weight_decay)
 
     def transform(self) -> Callable:
         """Two strong views (online / momentum) and a weak one (momentum side of L_s_ins)."""
@@ -119,22 +121,7 @@ class ICE(Method):
         return label_stats(self.labels, self.cams)
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
-        cfg = self.config
-        clusters = len(np.unique(self.labels[self.labels >= 0]))
-        if clusters < cfg.batch_size // cfg.num_instances:
-            raise ConfigError(
-                f"clustering found {clusters} pseudo identities, fewer than the "
-                f"{cfg.batch_size // cfg.num_instances} an ICE batch needs",
-                fix="raise --eps, lower --batch-size, or start from ImageNet weights",
-            )
-        return identity_batches(
-            self.labels,
-            cfg.num_instances,
-            cfg.batch_size,
-            rng,
-            cams=self.cams,
-            num_batches=cfg.iters or None,
-        )
+        return pseudo_identity_batches("ICE", self.labels, self.cams, self.config, rng)
 
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
         cfg = self.config

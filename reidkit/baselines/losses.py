@@ -258,6 +258,56 @@ def soft_instance_loss(
     raise ValueError(f"unknown KL direction {direction}")
 
 
+# --- Cluster-Contrast ----------------------------------------------------------------------
+def centroid_contrast_loss(
+    feats: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor, tau: float = 0.05
+) -> torch.Tensor:
+    """Cluster-Contrast's InfoNCE over the cluster memory: −log softmax(f·c / τ) at the anchor's
+    own centroid, every other centroid a negative (feats and centroids normalised)."""
+    return F.cross_entropy(feats @ centroids.t() / tau, labels)
+
+
+@torch.no_grad()
+def centroid_update(
+    centroids: torch.Tensor,
+    labels: torch.Tensor,
+    feats: torch.Tensor,
+    momentum: float,
+    *,
+    hard: bool = False,
+) -> None:
+    """In place: c_y ← normalize(m·c_y + (1 − m)·f) for each batch feature f of label y, in batch
+    order (the code's per-sample loop: a centroid seen k times is updated k times); `hard` uses
+    only each label's least similar feature, once (the code's cm_hard)."""
+    feats = feats.detach().to(centroids.dtype)
+    if hard:
+        uniq, group = torch.unique(labels, return_inverse=True)
+        sims = (feats * centroids[labels]).sum(1)
+        lowest = sims.new_full((len(uniq),), float("inf")).scatter_reduce(0, group, sims, "amin")
+        at_min = sims == lowest[group]
+        order = torch.arange(len(labels), device=labels.device)
+        first = order.new_full((len(uniq),), len(labels))
+        first = first.scatter_reduce(0, group[at_min], order[at_min], "amin")
+        centroids[uniq] = F.normalize(momentum * centroids[uniq] + (1 - momentum) * feats[first])
+        return
+    for rows in _occurrence_rounds(labels):
+        mixed = momentum * centroids[labels[rows]] + (1 - momentum) * feats[rows]
+        centroids[labels[rows]] = F.normalize(mixed, dim=1)
+
+
+def _occurrence_rounds(labels: torch.Tensor) -> list[torch.Tensor]:
+    """Batch positions grouped by how many earlier positions share their label: round r holds
+    each label's (r+1)-th occurrence, so one round's labels are distinct."""
+    order = torch.argsort(labels, stable=True)
+    _, counts = torch.unique_consecutive(labels[order], return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    occurrence = torch.empty_like(order)
+    occurrence[order] = torch.arange(len(labels), device=labels.device) - starts.repeat_interleave(
+        counts
+    )
+    return [torch.nonzero(occurrence == r).flatten() for r in range(int(counts.max()))]
+
+
 # --- supervised source pre-training ---------------------------------------------------------
 def label_smoothing_ce(
     logits: torch.Tensor, targets: torch.Tensor, eps: float = 0.1

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from reidkit.baselines.base import Method
-from reidkit.baselines.config import ICEConfig, JVTCConfig, MMCLConfig, WarmupConfig
+from reidkit.baselines.cc import ClusterContrast
+from reidkit.baselines.config import CCConfig, ICEConfig, JVTCConfig, MMCLConfig, WarmupConfig
 from reidkit.baselines.ice import ICE
 from reidkit.baselines.jvtc import JVTC, JVTCPlus
 from reidkit.baselines.mmcl import MMCL
@@ -14,6 +15,7 @@ BASELINES: dict[str, tuple[type[Method], type[WarmupConfig]]] = {
     "jvtc+": (JVTCPlus, JVTCConfig),
     "ice": (ICE, ICEConfig),
     "mmcl": (MMCL, MMCLConfig),
+    "cc": (ClusterContrast, CCConfig),
 }
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reidkit.baselines.base import Method
+from reidkit.baselines.base import Method, adam
 from reidkit.baselines.losses import batch_hard_triplet, label_smoothing_ce
 from reidkit.data.augment import train_transform
 from reidkit.data.samplers import identity_batches
@@ -32,9 +32,7 @@ class SourcePretrain(Method):
     def build_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
         params = list(self.model.parameters()) + list(self.classifier.parameters())
-        optimizer = torch.optim.Adam(params, lr=cfg.source_lr, weight_decay=cfg.weight_decay)
-        optimizer.param_groups[0]["base_lr"] = cfg.source_lr
-        return optimizer
+        return adam(params, cfg.source_lr, cfg.weight_decay)
 
     def transform(self) -> Callable:
         return train_transform(tuple(self.config.size))

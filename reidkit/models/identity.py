@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from reidkit import log
 from reidkit.errors import WeightsError
+from reidkit.models.pooling import POOLINGS, GeM
 
 ARCHS = {
     "resnet50": (torchvision.models.resnet50, 2048),
@@ -28,12 +29,15 @@ HEADS = {"gcl": 512, "bnneck": None}
 class IdentityEncoder(nn.Module):
     """ResNet with last stride 1: an 8192-d (resnet50) channel-major part code for G and a 512-d
     embedding `f` (Linear + BN) for retrieval; `embed_dim=None` keeps the pooled features with a
-    BN neck instead (ICE-style checkpoints)."""
+    BN neck instead (ICE-style checkpoints). `pooling="gem"` pools `f`'s input with GeM (a learned
+    `pool.p`, Cluster-Contrast's); the part code is always average-pooled."""
 
-    def __init__(self, arch: str = "resnet50", embed_dim: int | None = 512):
+    def __init__(self, arch: str = "resnet50", embed_dim: int | None = 512, pooling: str = "avg"):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown arch {arch}; choose from {sorted(ARCHS)}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling}; choose from {POOLINGS}")
         builder, channels = ARCHS[arch]
         base = builder(weights=None)
         block = base.layer4[0]
@@ -46,6 +50,9 @@ class IdentityEncoder(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             base.layer1, base.layer2, base.layer3, base.layer4,
         )
+        self.pooling = pooling
+        if pooling == "gem":
+            self.pool = GeM()
         self.embed_dim = embed_dim or channels
         if embed_dim is not None:
             self.feat = nn.Linear(channels, embed_dim)
@@ -69,7 +76,8 @@ class IdentityEncoder(nn.Module):
         """Return (f_id part code, f embedding); f is not normalised (see `embed`)."""
         fmap = self.feature_map(x)
         f_id = F.adaptive_avg_pool2d(fmap, (NUM_PARTS, 1)).flatten(1)  # channel-major
-        pooled = F.adaptive_avg_pool2d(fmap, 1).flatten(1)
+        pooled = self.pool(fmap) if self.pooling == "gem" else F.adaptive_avg_pool2d(fmap, 1)
+        pooled = pooled.flatten(1)
         f = self.feat_bn(self.feat(pooled) if hasattr(self, "feat") else pooled)
         return f_id, f
 

@@ -57,6 +57,8 @@ def _from_ice(state: dict[str, Any]) -> dict[str, Any]:
             out[".".join(parts[1:])] = value
         elif parts[0] in ("bottleneck", "feat_bn"):
             out[".".join(["feat_bn", *parts[1:]])] = value
+        elif key == "gap.p":  # Cluster-Contrast's learned GeM exponent
+            out["pool.p"] = value
     stages = sorted((i for i, sub in by_index.items() if any(k[0].isdigit() for k in sub)), key=int)
     names = dict(zip(stages, ("layer1", "layer2", "layer3", "layer4"), strict=False))
     for index, sub in by_index.items():
@@ -101,9 +103,11 @@ def _arch_of(state: dict[str, torch.Tensor]) -> str:
 
 def encoder_for_state(state: dict[str, torch.Tensor]) -> IdentityEncoder:
     """An untrained E_id shaped as `state` is, so that every stage rebuilds the encoder it was
-    handed (arch from the layer names, embedding from `feat.weight`, or the BN neck without it)."""
+    handed (arch from the layer names, embedding from `feat.weight`, or the BN neck without it,
+    GeM pooling when the state holds its exponent `pool.p`)."""
     embed_dim = int(state["feat.weight"].shape[0]) if "feat.weight" in state else None
-    return IdentityEncoder(_arch_of(state), embed_dim=embed_dim)
+    pooling = "gem" if "pool.p" in state else "avg"
+    return IdentityEncoder(_arch_of(state), embed_dim=embed_dim, pooling=pooling)
 
 
 def identity_encoder_from_state(state: dict[str, torch.Tensor],

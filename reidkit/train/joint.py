@@ -25,6 +25,7 @@ from reidkit.config import config_to_dict
 from reidkit.data.mesh_pairs import VIEW_VARIANTS
 from reidkit.device import autocast, seed_everything
 from reidkit.errors import ConfigError
+from reidkit.metrics_log import MetricsLog
 from reidkit.models.memory import MemoryBank
 from reidkit.runs import load_stage, require_stage, stage_path
 from reidkit.train import joint_setup as setup
@@ -42,7 +43,7 @@ from reidkit.train.joint_step import LOSS_TERMS, StepSettings, contrast_step, jo
 from reidkit.train.presets import TRAIN_JOINT, check_preset, describe
 from reidkit.train.rng import SeededItems, item_seed
 
-BASELINES = ("jvtc", "jvtc+", "mmcl", "ice")
+BASELINES = ("jvtc", "jvtc+", "mmcl", "ice", "cc")
 
 
 @dataclass
@@ -189,6 +190,8 @@ def _train(config: TrainJointConfig, ctx: DistContext,
         ctx=lambda: autocast(ctx.device, config.amp),
     )
     step = contrast_step if config.no_gan else joint_step
+    curves = MetricsLog(run, "train-joint", epoch=start_epoch, batch=start_batch,
+                        iteration=iteration, enabled=ctx.is_main)
     train_set = SeededItems(setup.train_dataset(config, info, records))
     save_args = dict(config=config, info=info, dataset=dataset, parent=parent, models=models,
                      optimizers=optimizers, schedulers=schedulers, memory=memory,
@@ -221,6 +224,7 @@ def _train(config: TrainJointConfig, ctx: DistContext,
                 terms = step(models, optimizers, memory, batch, sampling, settings, ctx)
                 iteration += 1
                 steps += 1
+                curves.step(epoch + 1, b + 1, terms, iteration=iteration)
                 images += len(batch[0]) * ctx.world_size
                 for key, value in terms.items():
                     sums[key] = sums.get(key, 0.0) + value
@@ -248,9 +252,11 @@ def _train(config: TrainJointConfig, ctx: DistContext,
         if config.eval_every and ((epoch + 1) % config.eval_every == 0 or last):
             record.update(setup.evaluate(models["E_id"], dataset, info, ctx))
         history.append(record)
+        curves.epoch(record, iteration=iteration)
         log.info(setup.describe(record))
         setup.save(**save_args, epoch=epoch + 1, batch=0, iteration=iteration, history=history)
         start_batch = 0
+    curves.close()
     barrier(ctx)
     return {"checkpoint": str(out_path), "epochs": config.epochs, "history": history,
             "final": history[-1] if history else {}, "world_size": ctx.world_size,
