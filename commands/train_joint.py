@@ -36,7 +36,8 @@ HELP = {
     "augment": "With --no-gan: flip, crop, colour jitter and random erasing.",
     "preset": (
         "paper (the paper's text) or reference (what the authors' code does): sets "
-        "--loss-variant, --view-variant, --gan-lr-decay and --carry-adam unless given. "
+        "--loss-variant, --view-variant, --gan-lr-decay, --carry-adam and --bn-stats unless "
+        "given. "
         "Default: the preset gen-warmup.pt records (paper if none); on --resume the run's "
         "(another is refused)."
     ),
@@ -60,6 +61,11 @@ HELP = {
     "gan-id-weight": (
         "Weight of L_gan in E_id's gradient (default 1, the paper's L_all; 0 = E_id learns "
         "only from the view-invariant terms while G and E_str still learn from L_gan)."
+    ),
+    "bn-stats": (
+        "Which E_id forwards update its BatchNorm running statistics: real (the real images "
+        "only; the paper is silent) or all (generated images too, as the authors' code). "
+        "Default: as --preset (paper: real)."
     ),
     "batch-size": "Images per iteration and process (default 16, the paper's).",
     "iters-per-epoch": (
@@ -111,6 +117,7 @@ def run(
         bool | None,
         typer.Option("--carry-adam/--no-carry-adam", help=HELP["carry-adam"]),
     ] = None,
+    bn_stats: Annotated[str | None, typer.Option("--bn-stats", help=HELP["bn-stats"])] = None,
     lr_id: Annotated[float | None, typer.Option("--lr-id", help=HELP["lr-id"])] = None,
     gan_id_weight: Annotated[
         float | None,
@@ -160,6 +167,7 @@ def run(
         view_variant=view_variant,
         gan_lr_decay=gan_lr_decay,
         carry_adam=carry_adam,
+        bn_stats=bn_stats,
         lr_id=lr_id,
         gan_id_weight=gan_id_weight,
         batch_size=batch_size,

@@ -45,3 +45,50 @@ def test_l_gan_alone_with_zero_weight_leaves_e_id_without_gradient():
     backward_l_all(l_gan, None, E_id, 0.0)
     assert all(float(p.grad.abs().sum()) == 0.0 for p in E_id.parameters())
     assert all(float(p.grad.abs().sum()) > 0.0 for p in G.parameters())
+
+
+class _TinyId(nn.Module):
+    """E_id stand-in: conv + BatchNorm, (f_id, f) from the pooled map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.bn(self.conv(x)).mean((2, 3))
+        return pooled, 2 * pooled
+
+
+class _TinyG(nn.Module):
+    """G stand-in: an image from the structure map and the part code."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 1)
+
+    def forward(self, s: torch.Tensor, f_id: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.conv(s) + f_id[:, :3, None, None])
+
+
+@pytest.mark.parametrize("bn_stats", ["real", "all"])
+def test_bn_stats_real_keeps_generated_images_out_of_e_ids_running_statistics(bn_stats):
+    import copy
+
+    from reidkit.train.gan import gan_forward
+
+    torch.manual_seed(2)
+    E_id, E_str, G = _TinyId().train(), nn.Conv2d(1, 2, 1), _TinyG()
+    x, mesh_ori, mesh_new = torch.randn(4, 3, 8, 4), *torch.randn(2, 4, 1, 8, 4)
+    before = copy.deepcopy(E_id)
+    out = gan_forward(E_id, E_str, G, x, mesh_ori, mesh_new, bn_stats=bn_stats)
+    expected = copy.deepcopy(before)
+    seen = [x] if bn_stats == "real" else [x, out.x_ori, out.x_new]
+    with torch.no_grad():
+        for images in seen:  # the reference's order: x, then x_ori, then x_new
+            expected(images.detach())
+    torch.testing.assert_close(E_id.bn.running_mean, expected.bn.running_mean)
+    torch.testing.assert_close(E_id.bn.running_var, expected.bn.running_var)
+    assert E_id.bn.momentum == before.bn.momentum  # restored after the generated forwards
+    # the forward itself normalises with batch statistics either way: f_new is unchanged
+    with torch.no_grad():
+        torch.testing.assert_close(out.f_new, before(out.x_new.detach())[1])

@@ -8,7 +8,7 @@ Shapes: x (B, 3, H, W) ImageNet-normalised; meshes (B, 1, H, W) in [-1, 1]; f_id
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +16,8 @@ from torch import nn
 from torch.nn import functional as F
 
 FEAT_VARIANTS = ("paper", "reference")
+# which of E_id's train-mode forwards update its BatchNorm running statistics (train-joint)
+BN_STATS = ("real", "all")
 GAN_TYPES = ("lsgan", "log")
 R1_WEIGHT = 0.01
 Ctx = Callable[[], contextlib.AbstractContextManager]
@@ -55,6 +57,21 @@ def _trainable(module: nn.Module) -> bool:
     return any(p.requires_grad for p in module.parameters())
 
 
+@contextlib.contextmanager
+def running_stats_kept(module: nn.Module) -> Iterator[None]:
+    """BatchNorm inside normalises with the batch's statistics as usual but leaves its running
+    statistics alone (momentum 0), so generated images do not shift what E_id tests with."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for norm in norms:
+        norm.momentum = 0.0
+    try:
+        yield
+    finally:
+        for norm, momentum in zip(norms, saved, strict=True):
+            norm.momentum = momentum
+
+
 def gan_forward(
     E_id: nn.Module,
     E_str: nn.Module,
@@ -64,29 +81,36 @@ def gan_forward(
     mesh_new: torch.Tensor,
     *,
     feat_variant: str = "paper",
+    bn_stats: str = "all",
 ) -> GanOutputs:
     """One step's forward pass. Gradients flow through E_id into G even when E_id is frozen.
 
     Calls whose batch composition cannot change the result are batched together: E_str on both
     meshes and G on both structures always (their norms are per sample), and E_id on the
     generated images when E_id is in eval mode (in train mode BatchNorm statistics depend on
-    the batch, so they run separately, in the reference's order).
+    the batch, so they run separately, in the reference's order). `bn_stats="real"`: in train
+    mode only the real images update E_id's BatchNorm running statistics.
     """
     if feat_variant not in FEAT_VARIANTS:
         raise ValueError(f"feat_variant must be one of {FEAT_VARIANTS}")
+    if bn_stats not in BN_STATS:
+        raise ValueError(f"bn_stats must be one of {BN_STATS}")
     b = x.shape[0]
     with torch.set_grad_enabled(torch.is_grad_enabled() and _trainable(E_id)):
         f_id, f = E_id(x)
     s_ori, s_new = E_str(torch.cat([mesh_ori, mesh_new])).split(b)
     x_ori, x_new = G(torch.cat([s_ori, s_new]), torch.cat([f_id, f_id])).split(b)
-    if E_id.training:
-        f_id_ori, _ = E_id(x_ori)
-        f_id_new, f_new = E_id(x_new)
-    else:
-        ids, embs = E_id(torch.cat([x_new, x_ori]))
-        (f_id_new, f_id_ori), f_new = ids.split(b), embs[:b]
-    x_cyc = G(s_ori, f_id_new)
-    f_id_cyc = E_id(x_cyc)[0] if feat_variant == "reference" else None
+    generated = (running_stats_kept(E_id) if bn_stats == "real" and E_id.training
+                 else contextlib.nullcontext())
+    with generated:
+        if E_id.training:
+            f_id_ori, _ = E_id(x_ori)
+            f_id_new, f_new = E_id(x_new)
+        else:
+            ids, embs = E_id(torch.cat([x_new, x_ori]))
+            (f_id_new, f_id_ori), f_new = ids.split(b), embs[:b]
+        x_cyc = G(s_ori, f_id_new)
+        f_id_cyc = E_id(x_cyc)[0] if feat_variant == "reference" else None
     return GanOutputs(x_ori, x_new, x_cyc, f_id, f, f_id_new, f_new, f_id_ori, f_id_cyc)
 
 

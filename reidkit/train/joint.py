@@ -38,7 +38,7 @@ from reidkit.train.distributed import (
     init_distributed,
     shutdown,
 )
-from reidkit.train.gan import GanWeights
+from reidkit.train.gan import BN_STATS, GanWeights
 from reidkit.train.joint_step import LOSS_TERMS, StepSettings, contrast_step, joint_step
 from reidkit.train.presets import TRAIN_JOINT, check_preset, describe
 from reidkit.train.rng import SeededItems, item_seed
@@ -68,6 +68,7 @@ class TrainJointConfig:
     view_variant: str | None = None  # preset
     gan_lr_decay: bool | None = None  # preset: G/D lr ×lr_gamma after lr_step epochs
     carry_adam: bool | None = None  # preset: G/D start from gen-warmup's Adam moments
+    bn_stats: str | None = None  # preset: real = only real images update E_id's BN statistics
     tau: float = 0.04
     num_negatives: int = 8192
     momentum: float = 0.2
@@ -101,6 +102,9 @@ def validate(config: TrainJointConfig) -> None:
     if config.view_variant not in (None, *VIEW_VARIANTS):
         raise ConfigError(f"unknown --view-variant {config.view_variant}",
                           fix=f"one of {', '.join(VIEW_VARIANTS)}")
+    if config.bn_stats not in (None, *BN_STATS):
+        raise ConfigError(f"unknown --bn-stats {config.bn_stats}",
+                          fix=f"one of {', '.join(BN_STATS)}")
     if config.eps is not None and config.rho is not None:
         raise ConfigError("give --eps or --rho, not both")
     if config.baseline is not None and config.baseline not in BASELINES:
@@ -187,6 +191,7 @@ def _train(config: TrainJointConfig, ctx: DistContext,
         losses=config.losses, tau=config.tau, num_negatives=config.num_negatives,
         variant=config.loss_variant, feat_variant=info["feat_variant"], gan_type=info["gan_type"],
         weights=GanWeights(**info["gan_weights"]), gan_id_weight=config.gan_id_weight,
+        bn_stats=config.bn_stats,
         ctx=lambda: autocast(ctx.device, config.amp),
     )
     step = contrast_step if config.no_gan else joint_step

@@ -45,6 +45,7 @@ class StepSettings:
     gan_type: str = "lsgan"
     weights: GanWeights = field(default_factory=GanWeights)
     gan_id_weight: float = 1.0
+    bn_stats: str = "real"
     ctx: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
 
@@ -84,7 +85,8 @@ def joint_step(
     E_id, E_str, G, D = (models[k] for k in ("E_id", "E_str", "G", "D"))
     x, mesh_ori, mesh_new, index = batch
     with settings.ctx():
-        out = gan_forward(E_id, E_str, G, x, mesh_ori, mesh_new, feat_variant=settings.feat_variant)
+        out = gan_forward(E_id, E_str, G, x, mesh_ori, mesh_new,
+                          feat_variant=settings.feat_variant, bn_stats=settings.bn_stats)
     terms: dict[str, float] = {}
     use_gan = "gan" in settings.losses
     if use_gan:

@@ -24,12 +24,14 @@ GEN_WARMUP = {
     "reference": {"feat_variant": "reference", "view_variant": "reference"},
 }
 # train-joint: the contrastive variant, the new-view angles, whether G/D's Adam lr drops ×gamma
-# after lr_step epochs, and whether G/D start from gen-warmup's Adam moments.
+# after lr_step epochs, whether G/D start from gen-warmup's Adam moments, and which E_id
+# forwards update its BatchNorm running statistics (the paper is silent: reidkit uses the real
+# images only; the authors' code every forward, generated images included).
 TRAIN_JOINT = {
     "paper": {"loss_variant": "paper", "view_variant": "paper", "gan_lr_decay": True,
-              "carry_adam": False},
+              "carry_adam": False, "bn_stats": "real"},
     "reference": {"loss_variant": "reference", "view_variant": "reference",
-                  "gan_lr_decay": False, "carry_adam": True},
+                  "gan_lr_decay": False, "carry_adam": True, "bn_stats": "all"},
 }
 
 
