@@ -4,7 +4,8 @@ preset, `reidkit.demo.PRESETS`), every row from the same warm-up and the same ge
 
     untrained · warm-up · warm-up continued for as many iterations as the joint stage (control)
     · contrast only (L_vi^woGAN) · the same with traditional augmentation · + L_gan only
-    · + L_vi · + L'_vi · + L''_vi = full GCL
+    · + L_vi · + L'_vi · + L''_vi = full GCL · GCL with E_id's BatchNorm statistics updated by
+    the generated images too (the authors' code; reidkit keeps them to the real images)
 
     python benchmarks/bench_learning.py [--seeds 0,1,2] [--out /tmp/bench-learning]
         [--rows all|name,name] [--csv docs/learning.csv] [--markdown table.md] [--device cpu]
@@ -58,6 +59,7 @@ JOINT_ROWS: dict[str, dict[str, Any]] = {
     "+ L_vi": {"losses": ("gan", "vi")},
     "+ L'_vi": {"losses": ("gan", "vi", "vi1")},
     "+ L''_vi = GCL": {"losses": ("gan", "vi", "vi1", "vi2")},
+    "GCL, BN statistics of every forward": {"bn_stats": "all"},
 }
 ROWS = ("untrained", "warm-up", "warm-up continued (control)", *JOINT_ROWS)
 
@@ -83,7 +85,7 @@ def _row_folder(base: DemoPaths, key: str) -> DemoPaths:
     for stage in ("warmup", "gen-warmup"):
         if not stage_path(run, stage).is_file() and stage_path(base.run, stage).is_file():
             shutil.copy2(stage_path(base.run, stage), stage_path(run, stage))
-    return DemoPaths(base.data, base.mesh, run, base.generated)
+    return dataclasses.replace(base, run=run)
 
 
 def _control(preset: Any, base: DemoPaths, seed: int, device: str) -> dict[str, Any]:

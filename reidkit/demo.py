@@ -56,6 +56,7 @@ class DemoPreset:
     generate_limit: int
     batch_size: int = 16  # warm-up and train-joint
     gen_batch_size: int = 8
+    show_ranks: int = 4  # ranked lists drawn with the final E_id
 
 
 PRESETS = {
@@ -89,11 +90,12 @@ class DemoPaths:
     mesh: Path
     run: Path
     generated: Path
+    ranks: Path
 
     @classmethod
     def under(cls, out: Path) -> DemoPaths:
         """The standard layout below one output folder."""
-        return cls(out / "data", out / "mesh", out / "run", out / "generated")
+        return cls(out / "data", out / "mesh", out / "run", out / "generated", out / "ranks")
 
 
 def synth_config(p: DemoPreset, d: DemoPaths, seed: int) -> SynthConfig:
@@ -182,9 +184,11 @@ def _train_joint(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
 def _evaluate(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
     results = {"untrained": untrained_scores(p, d, c.seed, c.device)}
     for stage in ("warmup", "train-joint"):
+        ranks = p.show_ranks if stage == "train-joint" else 0
         results[stage] = run_eval(EvalConfig(dataset="market", data_root=d.data,
                                              checkpoint=stage_path(d.run, stage),
-                                             device=c.device))
+                                             device=c.device, show_ranks=ranks,
+                                             out_dir=d.ranks if ranks else None))
     results["generated-queries"] = evaluate_generated_queries(
         stage_path(d.run, "train-joint"), device=c.device)
     return results
@@ -243,6 +247,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         "images": {
             "novel_view_sheets": results["generate"].get("sheets", []),
             "gen_warmup_samples": sorted(str(p) for p in (paths.run / "samples").glob("*.png")),
+            "ranked_lists": evaluated["train-joint"].get("rank_figures", {}).get("files", []),
             "mesh_renders": str(paths.mesh / "train"),
         },
     }

@@ -80,3 +80,25 @@ def make_msmt(root: Path, version: int = 1) -> Path:
         base.mkdir(parents=True, exist_ok=True)
         (base / list_name).write_text("\n".join(lines) + "\n")
     return root
+
+
+def make_two_colour_market(root: Path) -> Path:
+    """8 identities × 3 cameras, each person two colours (top, bottom) plus noise, 64×32 Market
+    names: train 2 shots per camera, query on camera 1, gallery on cameras 2 and 3."""
+    rng = np.random.default_rng(0)
+    looks = rng.integers(0, 255, (8, 2, 3))
+    plan = {
+        "bounding_box_train": [(c, n) for c in (1, 2, 3) for n in range(2)],
+        "query": [(1, 9)],
+        "bounding_box_test": [(2, 8), (3, 8)],
+    }
+    for folder, shots in plan.items():
+        (root / folder).mkdir()
+        for pid in range(8):
+            for cam, n in shots:
+                image = np.empty((64, 32, 3))
+                image[:32], image[32:] = looks[pid, 0], looks[pid, 1]
+                image = np.clip(image + rng.normal(0, 20, image.shape), 0, 255).astype(np.uint8)
+                name = f"{pid + 1:04d}_c{cam}s1_{100 * n + 50 * cam:06d}_01.jpg"
+                Image.fromarray(image).save(root / folder / name)
+    return root

@@ -29,6 +29,9 @@ def test_quick_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
     assert all(p.is_file() for p in checkpoints.values())
     assert len(list((out / "generated" / "test" / "nv_90").glob("*.jpg"))) > 0
     assert summary["images"]["novel_view_sheets"]
+    ranked = [Path(f) for f in summary["images"]["ranked_lists"]]
+    assert len(ranked) == 4 and all(f.parent == out / "ranks" and f.is_file() for f in ranked)
+    assert all((out / "run" / f"{s}-metrics.jsonl").is_file() for s in checkpoints)
     assert (out / "demo-results.json").is_file()
 
     assert set(summary["eval"]) == {"untrained", "warmup", "train-joint"}

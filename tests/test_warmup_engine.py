@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from reid_trees import make_two_colour_market
 from typer.testing import CliRunner
 
 from commands.app import app
@@ -40,24 +41,7 @@ SMALL = {
 @pytest.fixture(scope="module")
 def tiny_market(tmp_path_factory) -> Path:
     """8 identities × 3 cameras with an identity-specific two-colour look (Market names)."""
-    root = tmp_path_factory.mktemp("tiny_market")
-    rng = np.random.default_rng(0)
-    looks = rng.integers(0, 255, (8, 2, 3))
-    plan = {
-        "bounding_box_train": [(c, n) for c in (1, 2, 3) for n in range(2)],
-        "query": [(1, 9)],
-        "bounding_box_test": [(2, 8), (3, 8)],
-    }
-    for folder, shots in plan.items():
-        (root / folder).mkdir()
-        for pid in range(8):
-            for cam, n in shots:
-                image = np.empty((64, 32, 3))
-                image[:32], image[32:] = looks[pid, 0], looks[pid, 1]
-                image = np.clip(image + rng.normal(0, 20, image.shape), 0, 255).astype(np.uint8)
-                name = f"{pid + 1:04d}_c{cam}s1_{100 * n + 50 * cam:06d}_01.jpg"
-                Image.fromarray(image).save(root / folder / name)
-    return root
+    return make_two_colour_market(tmp_path_factory.mktemp("tiny_market"))
 
 
 def _config(root: Path, out: Path, baseline: str, **extra):
