@@ -247,7 +247,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         "images": {
             "novel_view_sheets": results["generate"].get("sheets", []),
             "gen_warmup_samples": sorted(str(p) for p in (paths.run / "samples").glob("*.png")),
-            "ranked_lists": evaluated["train-joint"].get("rank_figures", {}).get("files", []),
+            "ranked_lists": [f["file"] for f in
+                             evaluated["train-joint"].get("rank_figures", {}).get("files", [])],
             "mesh_renders": str(paths.mesh / "train"),
         },
     }

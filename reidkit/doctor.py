@@ -113,6 +113,8 @@ def environment() -> list[Check]:
         _optional("onnx", "onnx", "`reidkit export`", "pip install onnx"),
         _optional("smplx", "smplx", "`reidkit mesh`", "pip install smplx"),
         _optional("pytorch_fid", "pytorch-fid", "`reidkit score-gen`", "pip install pytorch-fid"),
+        _optional("tensorboard", "tensorboard", "the TensorBoard scalars of the training stages",
+                  "pip install -e '.[tensorboard]'"),
     ]
 
 

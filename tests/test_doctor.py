@@ -78,6 +78,13 @@ def test_missing_optional_package_is_reported_not_fatal(monkeypatch):
     assert "pip install onnxruntime" in checks["onnxruntime"]["fix"]
 
 
+def test_tensorboard_is_listed_with_its_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    _, checks = doctor()
+    assert checks["tensorboard"]["status"] == "missing"
+    assert ".[tensorboard]" in checks["tensorboard"]["fix"]
+
+
 def test_table_lists_each_part_and_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     result = runner.invoke(app, ["doctor"])

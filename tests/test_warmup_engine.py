@@ -252,6 +252,7 @@ def test_cli_bad_inputs(tiny_market, tmp_path):
         app, _cli_args(tiny_market, tmp_path / "c", "--baseline", "jvtc", "--memory", "aware")
     )
     assert foreign.exit_code == 2 and "do not apply" in foreign.output
+    assert "memory: ice" in " ".join(foreign.output.split())  # where the option belongs
     ema = runner.invoke(
         app, _cli_args(tiny_market, tmp_path / "e", "--baseline", "mmcl", "--ema", "0.9")
     )

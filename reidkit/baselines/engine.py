@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from reidkit import log
 from reidkit.baselines.base import Method
 from reidkit.baselines.config import WarmupConfig
-from reidkit.baselines.registry import get_baseline
+from reidkit.baselines.registry import BASELINES, get_baseline
 from reidkit.baselines.source import SourcePretrain
 from reidkit.config import config_to_dict, resolve_config
 from reidkit.data.image_dataset import ImageDataset
@@ -75,9 +75,11 @@ def warmup_config(toml_file: str | Path | None = None, **overrides: Any) -> Warm
     cls = get_baseline(name)[1]
     foreign = sorted(k for k, v in overrides.items() if v is not None and k not in _fields(cls))
     if foreign:
+        owners = {k: [b for b, (_, c) in BASELINES.items() if k in _fields(c)] for k in foreign}
+        where = "; ".join(f"{k}: {', '.join(b) or 'none'}" for k, b in owners.items())
         raise ConfigError(
             f"option(s) {', '.join(foreign)} do not apply to baseline '{name}'",
-            fix="drop them or choose the baseline they belong to (ice: memory, hard, soft, ema)",
+            fix=f"drop them or choose a baseline they belong to ({where})",
         )
     if stored is not None:
         reference = resolve_config(
