@@ -82,6 +82,19 @@ def make_msmt(root: Path, version: int = 1) -> Path:
     return root
 
 
+# warm-up settings that train on make_two_colour_market in seconds (resnet18, no download)
+TINY_WARMUP = {
+    "arch": "resnet18",
+    "pretrained": "none",
+    "size": (64, 32),
+    "workers": 0,
+    "device": "cpu",
+    "k1": 6,
+    "k2": 2,
+    "eval_batch_size": 32,
+}
+
+
 def make_two_colour_market(root: Path) -> Path:
     """8 identities × 3 cameras, each person two colours (top, bottom) plus noise, 64×32 Market
     names: train 2 shots per camera, query on camera 1, gallery on cameras 2 and 3."""

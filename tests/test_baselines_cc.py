@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from reid_trees import make_two_colour_market
+from reid_trees import TINY_WARMUP, make_two_colour_market
 from torch.nn import functional as F
 from typer.testing import CliRunner
 
@@ -32,14 +32,7 @@ from reidkit.runs import load_stage
 
 runner = CliRunner()
 SMALL = {
-    "arch": "resnet18",
-    "pretrained": "none",
-    "size": (64, 32),
-    "workers": 0,
-    "device": "cpu",
-    "k1": 6,
-    "k2": 2,
-    "eval_batch_size": 32,
+    **TINY_WARMUP,
     "batch_size": 8,
     "num_instances": 2,
     "iters": 2,

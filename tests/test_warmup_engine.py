@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from reid_trees import make_two_colour_market
+from reid_trees import TINY_WARMUP, make_two_colour_market
 from typer.testing import CliRunner
 
 from commands.app import app
@@ -26,16 +26,7 @@ from reidkit.models.loading import load_identity_encoder
 from reidkit.runs import load_stage, read_manifest
 
 runner = CliRunner()
-SMALL = {
-    "arch": "resnet18",
-    "pretrained": "none",
-    "size": (64, 32),
-    "workers": 0,
-    "device": "cpu",
-    "k1": 6,
-    "k2": 2,
-    "eval_batch_size": 32,
-}
+SMALL = TINY_WARMUP
 
 
 @pytest.fixture(scope="module")
