@@ -51,8 +51,7 @@ class IdentityEncoder(nn.Module):
             base.layer1, base.layer2, base.layer3, base.layer4,
         )
         self.pooling = pooling
-        if pooling == "gem":
-            self.pool = GeM()
+        self.pool = GeM() if pooling == "gem" else nn.AdaptiveAvgPool2d(1)
         self.embed_dim = embed_dim or channels
         if embed_dim is not None:
             self.feat = nn.Linear(channels, embed_dim)
@@ -76,8 +75,7 @@ class IdentityEncoder(nn.Module):
         """Return (f_id part code, f embedding); f is not normalised (see `embed`)."""
         fmap = self.feature_map(x)
         f_id = F.adaptive_avg_pool2d(fmap, (NUM_PARTS, 1)).flatten(1)  # channel-major
-        pooled = self.pool(fmap) if self.pooling == "gem" else F.adaptive_avg_pool2d(fmap, 1)
-        pooled = pooled.flatten(1)
+        pooled = self.pool(fmap).flatten(1)
         f = self.feat_bn(self.feat(pooled) if hasattr(self, "feat") else pooled)
         return f_id, f
 

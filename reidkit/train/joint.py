@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 
 from reidkit import log
+from reidkit.baselines.registry import BASELINES
 from reidkit.config import config_to_dict
 from reidkit.data.mesh_pairs import VIEW_VARIANTS
 from reidkit.device import autocast, seed_everything
@@ -42,8 +43,6 @@ from reidkit.train.gan import BN_STATS, GanWeights
 from reidkit.train.joint_step import LOSS_TERMS, StepSettings, contrast_step, joint_step
 from reidkit.train.presets import TRAIN_JOINT, check_preset, describe
 from reidkit.train.rng import SeededItems, item_seed
-
-BASELINES = ("jvtc", "jvtc+", "mmcl", "ice", "cc")
 
 
 @dataclass
