@@ -30,7 +30,8 @@ from reidkit.baselines.losses import (
     hard_instance_loss,
     soft_instance_loss,
 )
-from reidkit.data.augment import MultiView, plain_transform, strong_transform
+from reidkit.data.augment import MultiView, strong_transform
+from reidkit.data.transforms import test_transform
 from reidkit.errors import ConfigError
 
 
@@ -93,7 +94,7 @@ class ICE(Method):
         """Two strong views (online / momentum) and a weak one (momentum side of L_s_ins)."""
         size = tuple(self.config.size)
         strong = strong_transform(size)
-        return MultiView([strong, strong, plain_transform(size)])
+        return MultiView([strong, strong, test_transform(size)])
 
     def lr_factor(self, epoch: int) -> float:
         """Linear warm-up from `warmup_factor` over `warmup_epochs`, then constant (no decay)."""

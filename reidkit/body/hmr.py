@@ -20,12 +20,11 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck
 
 from reidkit.body.rotation import rot6d_to_rotmat
+from reidkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from reidkit.errors import WeightsError
 
 NPOSE = 24 * 6
 INPUT_SIZE = 224
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 MEAN_KEYS = {"pose": NPOSE, "shape": 10, "cam": 3}
 BUFFERS = {"init_pose": "pose", "init_shape": "shape", "init_cam": "cam"}
 

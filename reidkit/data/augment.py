@@ -9,8 +9,7 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from reidkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 
 def scaled_pad(size: tuple[int, int]) -> int:
@@ -46,17 +45,6 @@ def train_transform(
     if erasing > 0:
         steps.append(T.RandomErasing(p=erasing, value=list(IMAGENET_MEAN)))
     return T.Compose(steps)
-
-
-def plain_transform(size: tuple[int, int]) -> Callable[[Image.Image], torch.Tensor]:
-    """No augmentation: resize, to-tensor, ImageNet normalisation (ICE's momentum view)."""
-    return T.Compose(
-        [
-            T.Resize(size, interpolation=T.InterpolationMode.BICUBIC),
-            T.ToTensor(),
-            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ]
-    )
 
 
 def strong_transform(size: tuple[int, int]) -> Callable[[Image.Image], torch.Tensor]:

@@ -204,11 +204,12 @@ def train_dataset(config: Any, info: dict[str, Any], records: list[ImageRecord])
     """Items the step consumes: (x, mesh_ori, mesh_new, index), or (x, index) for --no-gan."""
     size = info["size"]
     if config.no_gan:
-        from reidkit.data.augment import plain_transform, train_transform
+        from reidkit.data.augment import train_transform
         from reidkit.data.image_dataset import ImageDataset
+        from reidkit.data.transforms import test_transform
 
         transform = (train_transform(size, flip=True, erasing=0.5, color_jitter=0.5)
-                     if config.augment else plain_transform(size))
+                     if config.augment else test_transform(size))
         return ImageDataset(records, transform)
     from reidkit.data.mesh_pairs import MeshPairDataset, new_view_angles
     from reidkit.models.structure import check_gan_size
