@@ -19,9 +19,9 @@ from rich.markup import escape
 from torch import nn
 
 from reidkit import log
-from reidkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from reidkit.data.transforms import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD
 from reidkit.errors import ConfigError, MissingPackageError
-from reidkit.evaluation.run import DEFAULT_SIZE, checkpoint_size
+from reidkit.evaluation.run import checkpoint_size
 from reidkit.io import atomic_path
 from reidkit.models.identity import IdentityEncoder
 from reidkit.models.loading import load_identity_encoder

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from reidkit.data.transforms import DEFAULT_SIZE
+
 
 @dataclass
 class WarmupConfig:
@@ -30,7 +32,7 @@ class WarmupConfig:
     k1: int = 30
     k2: int = 6
     min_samples: int = 4
-    size: tuple[int, int] = (256, 128)
+    size: tuple[int, int] = DEFAULT_SIZE
     eval_every: int = 0  # 0 = no evaluation during training
     eval_batch_size: int = 64
     device: str = "auto"

@@ -25,6 +25,7 @@ from reidkit.body.params import FILE_NAME, BodyParams, load_body_params, save_bo
 from reidkit.body.rotation import DEFAULT_ANGLES, rotate_vertical
 from reidkit.data.datasets import load_dataset
 from reidkit.data.records import ImageRecord
+from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.device import resolve_device
 from reidkit.errors import ConfigError, WeightsError
 from reidkit.io import save_image
@@ -46,7 +47,7 @@ class MeshConfig:
     smpl_mean_params: Path | None = None
     smpl_params: tuple[Path, ...] = ()
     splits: tuple[str, ...] = ("train", "test")
-    size: tuple[int, int] = (256, 128)
+    size: tuple[int, int] = DEFAULT_SIZE
     angles: tuple[int, ...] = DEFAULT_ANGLES
     renderer: str = "torch"
     batch_size: int = 32

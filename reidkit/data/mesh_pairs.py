@@ -19,7 +19,7 @@ from torchvision import transforms as T
 
 from reidkit.data.image_dataset import open_rgb
 from reidkit.data.records import ImageRecord
-from reidkit.data.transforms import test_transform
+from reidkit.data.transforms import DEFAULT_SIZE, test_transform
 from reidkit.errors import DatasetError
 
 ANGLES = (45, 90, 135, 180, 225, 270, 315)
@@ -91,7 +91,7 @@ class MeshPairDataset(Dataset):
         records: Sequence[ImageRecord],
         mesh_root: str | Path,
         split: str = "train",
-        size: tuple[int, int] = (256, 128),
+        size: tuple[int, int] = DEFAULT_SIZE,
         angles: Sequence[int] = ANGLES,
     ):
         if split not in MESH_SPLIT:

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from reidkit import log
 from reidkit.data.image_dataset import ImageDataset
 from reidkit.data.records import ImageRecord
-from reidkit.data.transforms import test_transform
+from reidkit.data.transforms import DEFAULT_SIZE, test_transform
 from reidkit.device import autocast, resolve_device
 
 
@@ -32,7 +32,7 @@ def extract_features(
     model: nn.Module,
     records: Sequence[ImageRecord],
     *,
-    size: tuple[int, int] = (256, 128),
+    size: tuple[int, int] = DEFAULT_SIZE,
     batch_size: int = 64,
     device: str | torch.device = "auto",
     flip: bool = False,

@@ -16,6 +16,7 @@ from reidkit.cluster.temporal_eval import fit_temporal_distance
 from reidkit.config import config_to_dict
 from reidkit.data.datasets import load_dataset
 from reidkit.data.records import ReidDataset
+from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.device import resolve_device
 from reidkit.errors import ConfigError, DatasetError
 from reidkit.evaluation.engine import DistanceFn, evaluate_features, visual_distance
@@ -23,8 +24,6 @@ from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.onnx_model import load_onnx_encoder, onnx_size
 from reidkit.evaluation.rank_figures import write_rank_figures
 from reidkit.models.loading import load_identity_encoder
-
-DEFAULT_SIZE = (256, 128)
 
 
 @dataclass

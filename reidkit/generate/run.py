@@ -17,6 +17,7 @@ from reidkit.config import config_to_dict
 from reidkit.data.datasets import load_dataset
 from reidkit.data.mesh_pairs import ANGLES, MESH_SPLIT, MeshPairDataset
 from reidkit.data.records import ImageRecord
+from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.device import resolve_device
 from reidkit.errors import CheckpointError, ConfigError, DatasetError
 from reidkit.generate.images import grid, mesh_to_uint8, to_uint8
@@ -76,7 +77,7 @@ def _resolve(config: GenerateConfig, state: dict[str, Any]) -> GenerateConfig:
         current = getattr(config, key)
         value = current if current is not None else saved.get(key)
         values[key] = Path(value) if key.endswith("root") and value is not None else value
-    size = config.size or tuple(int(v) for v in saved.get("size", (256, 128)))
+    size = config.size or tuple(int(v) for v in saved.get("size", DEFAULT_SIZE))
     out = config.out or Path(config.checkpoint).parent / "generated"
     missing = [f"--{k.replace('_', '-')}" for k in ("dataset", "data_root", "mesh_root")
                if values[k] is None]

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.errors import CheckpointError
 from reidkit.runs import load_checkpoint_file
 
@@ -192,7 +193,7 @@ def run_import(
     dataset: str | None = None,
     data_root: str | Path | None = None,
     mesh_root: str | Path | None = None,
-    size: tuple[int, int] = (256, 128),
+    size: tuple[int, int] = DEFAULT_SIZE,
 ) -> dict[str, Any]:
     """Write the authors' checkpoints as one reidkit stage checkpoint that eval, generate and
     train-joint accept; returns the path, the models and their tensor counts."""

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.errors import ConfigError
 from reidkit.render.camera import as_size, project
 
@@ -207,7 +208,7 @@ def rasterize(
     vertices: Tensor,
     faces: Tensor,
     cams: Tensor,
-    size: tuple[int, int] | int = (256, 128),
+    size: tuple[int, int] | int = DEFAULT_SIZE,
     *,
     renderer: str = "torch",
     cull_backfaces: bool | None = None,

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.render.rasterize import Fragments, rasterize
 
 # Direction towards the light in the camera frame (x right, y down, z away from the camera):
@@ -66,7 +67,7 @@ def render_grey(
     vertices: Tensor,
     faces: Tensor,
     cams: Tensor,
-    size: tuple[int, int] | int = (256, 128),
+    size: tuple[int, int] | int = DEFAULT_SIZE,
     *,
     light: tuple[float, float, float] | Tensor = DEFAULT_LIGHT,
     renderer: str = "torch",

@@ -17,6 +17,7 @@ from reidkit.config import config_to_dict
 from reidkit.data.datasets import load_dataset
 from reidkit.data.mesh_pairs import VIEW_VARIANTS, MeshPairDataset, new_view_angles
 from reidkit.data.records import ImageRecord
+from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.device import autocast, resolve_device, seed_everything
 from reidkit.errors import CheckpointError, ConfigError
 from reidkit.generate.images import grid, mesh_to_uint8, to_uint8
@@ -130,7 +131,7 @@ def _fill_from_parent(config: GenWarmupConfig, info: dict[str, Any]) -> GenWarmu
         if getattr(config, key) is None and parent.get(key) is not None:
             updates[key] = Path(parent[key]) if key == "data_root" else parent[key]
     if config.size is None:
-        updates["size"] = tuple(int(v) for v in parent.get("size", (256, 128)))
+        updates["size"] = tuple(int(v) for v in parent.get("size", DEFAULT_SIZE))
     if config.mesh_root is None and parent.get("mesh_root"):
         updates["mesh_root"] = Path(parent["mesh_root"])
     config = dataclasses.replace(config, **updates)
