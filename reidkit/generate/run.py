@@ -22,7 +22,7 @@ from reidkit.device import resolve_device
 from reidkit.errors import CheckpointError, ConfigError, DatasetError
 from reidkit.generate.images import grid, mesh_to_uint8, to_uint8
 from reidkit.io import save_image, save_json
-from reidkit.models.generator import Generator
+from reidkit.models.generator import Generator, id_chunk_of
 from reidkit.models.loading import load_identity_encoder
 from reidkit.models.structure import StructureEncoder
 
@@ -61,7 +61,7 @@ def load_generator(path: Path) -> tuple[dict[str, nn.Module], dict[str, Any]]:
             f"checkpoint holds no generator ({stage})", path=path,
             fix="pass gen-warmup.pt, train-joint.pt or a file written by `reidkit import`",
         )
-    G = Generator(id_chunk=int(state["models"]["G"]["mlp_scale.0.fc1.weight"].shape[1]))
+    G = Generator(id_chunk=id_chunk_of(state["models"]["G"]))
     if G.part_dim != E_id.part_dim:
         raise CheckpointError("the generator does not fit the checkpoint's E_id", path=path)
     E_str = StructureEncoder()

@@ -13,6 +13,11 @@ NUM_RES = 4
 ADAIN_LAYERS = 2 * NUM_RES
 
 
+def id_chunk_of(g_state: dict[str, torch.Tensor]) -> int:
+    """Identity-chunk length a G state dict was built for (its AdaIN MLPs' input width)."""
+    return int(g_state["mlp_scale.0.fc1.weight"].shape[1])
+
+
 class AdaINMLP(nn.Module):
     """One chunk of f_id → 256 AdaIN values (two layers × 128): Linear → lrelu → Linear → lrelu
     → Linear."""

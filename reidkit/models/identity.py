@@ -6,6 +6,8 @@ state dicts load directly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -82,6 +84,29 @@ class IdentityEncoder(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """L2-normalised retrieval feature."""
         return F.normalize(self(x)[1], dim=1)
+
+
+@dataclass(frozen=True)
+class EncoderShape:
+    """The E_id a state dict holds: backbone, embedding size (None: the BN neck), pooling."""
+
+    arch: str
+    embed_dim: int | None
+    pooling: str
+
+    @property
+    def channels(self) -> int:
+        """Width of the backbone's last stage (2048 for resnet50, 512 for resnet18)."""
+        return ARCHS[self.arch][1]
+
+
+def encoder_shape(state: Mapping[str, torch.Tensor]) -> EncoderShape:
+    """Arch from `conv3` (resnet50 bottlenecks), embedding from `feat.weight`, GeM from `pool.p`."""
+    return EncoderShape(
+        arch="resnet50" if "layer4.0.conv3.weight" in state else "resnet18",
+        embed_dim=int(state["feat.weight"].shape[0]) if "feat.weight" in state else None,
+        pooling="gem" if "pool.p" in state else "avg",
+    )
 
 
 def hub_imagenet_weights(arch: str) -> Path | None:

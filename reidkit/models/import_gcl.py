@@ -138,11 +138,10 @@ def import_dis(obj: Any, path: str | Path = "<dis>") -> dict[str, dict[str, torc
 
 def import_id(obj: Any, path: str | Path = "<id>") -> dict[str, dict[str, torch.Tensor]]:
     """`{'id': sd}` or `model_best.pth` → {"E_id": sd} (names already match E_id's)."""
-    from reidkit.models.identity import IdentityEncoder
+    from reidkit.models.identity import IdentityEncoder, encoder_shape
 
     state = _unwrap(obj, "id", path)
-    arch = "resnet50" if "layer4.0.conv3.weight" in state else "resnet18"
-    expected = set(IdentityEncoder(arch).state_dict())
+    expected = set(IdentityEncoder(encoder_shape(state).arch).state_dict())
     _check_keys(state, expected, "id", path)
     return {"E_id": {k: state[k].detach().clone() for k in sorted(expected)}}
 
@@ -175,11 +174,6 @@ def load_gcl_checkpoints(
     return models
 
 
-def id_chunk_of(g_state: dict[str, torch.Tensor]) -> int:
-    """Identity-chunk length G was built for (MLP input width)."""
-    return int(g_state["mlp_scale.0.fc1.weight"].shape[1])
-
-
 IMPORT_STAGES = ("warmup", "gen-warmup", "train-joint", "import")
 
 
@@ -198,6 +192,8 @@ def run_import(
     """Write the authors' checkpoints as one reidkit stage checkpoint that eval, generate and
     train-joint accept; returns the path, the models and their tensor counts."""
     from reidkit.errors import ConfigError
+    from reidkit.models.generator import id_chunk_of
+    from reidkit.models.identity import encoder_shape
     from reidkit.runs import save_stage
 
     if stage not in IMPORT_STAGES:
@@ -209,18 +205,18 @@ def run_import(
     if gen is None and stage != "warmup":
         raise ConfigError(f"stage {stage} needs the generator", fix="pass --gen gen_XXXXXXXX.pt")
     models = load_gcl_checkpoints(gen, dis, id_path)
-    arch = "resnet50" if "layer4.0.conv3.weight" in models["E_id"] else "resnet18"
-    if "G" in models and id_chunk_of(models["G"]) * 4 != (2048 if arch == "resnet50" else 512) * 4:
+    shape = encoder_shape(models["E_id"])
+    if "G" in models and id_chunk_of(models["G"]) != shape.channels:
         raise CheckpointError("the generator's identity input does not fit this E_id",
                               path=gen, fix="pass gen and id files of the same training run")
     config = {
         "dataset": dataset, "data_root": str(data_root) if data_root else None,
-        "mesh_root": str(mesh_root) if mesh_root else None, "arch": arch, "size": list(size),
+        "mesh_root": str(mesh_root) if mesh_root else None, "arch": shape.arch, "size": list(size),
         "feat_variant": "reference", "gan_type": "lsgan", "format": "gcl",
         "sources": {"gen": str(gen) if gen else None, "dis": str(dis) if dis else None,
                     "id": str(id_path)},
     }
     save_stage(out, stage=stage, models=models, config=config, epoch=0,
                extra={"imported": "gcl"})
-    return {"checkpoint": str(out), "stage": stage, "arch": arch,
+    return {"checkpoint": str(out), "stage": stage, "arch": shape.arch,
             "tensors": {name: len(sd) for name, sd in models.items()}}

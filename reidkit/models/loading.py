@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from reidkit.errors import CheckpointError
-from reidkit.models.identity import IdentityEncoder
+from reidkit.models.identity import IdentityEncoder, encoder_shape
 from reidkit.runs import is_stage_checkpoint, load_checkpoint_file
 
 try:  # NumPy ≥ 2
@@ -97,17 +97,10 @@ def identity_state_dict(obj: Any, path: str | Path) -> tuple[dict[str, torch.Ten
     return state, fmt
 
 
-def _arch_of(state: dict[str, torch.Tensor]) -> str:
-    return "resnet50" if "layer4.0.conv3.weight" in state else "resnet18"
-
-
 def encoder_for_state(state: dict[str, torch.Tensor]) -> IdentityEncoder:
-    """An untrained E_id shaped as `state` is, so that every stage rebuilds the encoder it was
-    handed (arch from the layer names, embedding from `feat.weight`, or the BN neck without it,
-    GeM pooling when the state holds its exponent `pool.p`)."""
-    embed_dim = int(state["feat.weight"].shape[0]) if "feat.weight" in state else None
-    pooling = "gem" if "pool.p" in state else "avg"
-    return IdentityEncoder(_arch_of(state), embed_dim=embed_dim, pooling=pooling)
+    """An untrained E_id of the shape `state` holds: each stage rebuilds the encoder it is given."""
+    shape = encoder_shape(state)
+    return IdentityEncoder(shape.arch, embed_dim=shape.embed_dim, pooling=shape.pooling)
 
 
 def identity_encoder_from_state(state: dict[str, torch.Tensor],
