@@ -3,11 +3,9 @@ otherwise), silenced on non-zero distributed ranks, so stdout stays free for res
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -19,7 +17,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-T = TypeVar("T")
 console = Console(stderr=True, highlight=False)
 _state = {"quiet": False}
 
@@ -88,18 +85,3 @@ def task(description: str, total: int | None = None) -> Iterator[Task]:
     ]
     with Progress(*columns, console=console, transient=False) as progress:
         yield Task(description, total, progress)
-
-
-def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
-    """Iterate with progress shown."""
-    if total is None and hasattr(items, "__len__"):
-        total = len(items)  # type: ignore[arg-type]
-    with task(description, total) as t:
-        for item in items:
-            yield item
-            t.advance()
-
-
-def is_interactive() -> bool:
-    """True when stderr is a terminal (rich bars are shown)."""
-    return console.is_terminal and sys.stderr.isatty()

@@ -124,12 +124,3 @@ def load_body_params(path: str | Path, option: str = "--smpl-params") -> BodyPar
     if betas.shape[1] < 10:
         betas = np.pad(betas, ((0, 0), (0, 10 - betas.shape[1])))
     return BodyParams(names, betas[:, :10].copy(), pose, camera)
-
-
-def as_tensors(params: BodyParams, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """betas, pose, camera as float32 tensors on `device`."""
-    return {
-        "betas": torch.from_numpy(params.betas).to(device),
-        "pose": torch.from_numpy(params.pose).to(device),
-        "camera": torch.from_numpy(params.camera).to(device),
-    }

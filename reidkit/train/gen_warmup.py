@@ -43,7 +43,6 @@ from reidkit.train.rng import SeededItems, capture_rng, item_seed, restore_rng
 
 STAGE = "gen-warmup"
 SAMPLE_ANGLES = (90, 180, 270)
-HANDOVER = ("dataset", "data_root", "camera_regex", "arch", "size", "baseline")
 
 
 @dataclass
