@@ -17,8 +17,8 @@ def count(module: torch.nn.Module) -> int:
 
 
 def test_parameter_counts_match_the_reference():
-    # Reference sizes (gcl.md): G+E_str 13.38 M, D 1.03 M, E_id 24.56 M; exact counts from the
-    # per-tensor shapes of gcl-official-state-dict.tsv.
+    # Reference sizes (the authors' checkpoints): G+E_str 13.38 M, D 1.03 M, E_id 24.56 M; exact
+    # counts from the per-tensor shapes of tests/data/gcl-official-state-dict.tsv.
     assert count(StructureEncoder()) + count(Generator(2048)) == 13_380_675
     assert count(Discriminator()) == 1_025_571
     assert count(IdentityEncoder("resnet50")) == 24_558_144

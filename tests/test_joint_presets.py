@@ -36,7 +36,7 @@ runner = CliRunner()
 TINY = dict(eps=0.6, k1=6, k2=2, min_samples=2, batch_size=2, device="cpu", workers=0)
 GEN = ["--batch", "2", "--epochs", "1", "--iters-per-epoch", "2", "--device", "cpu",
        "--workers", "0", "--sample-every", "0"]
-# What each preset means, written from gcl.md / the authors' code (not read from reidkit).
+# What each preset means, written from the paper / the authors' code (not read from reidkit).
 PAPER_GEN = {"feat_variant": "paper", "view_variant": "paper"}
 REF_GEN = {"feat_variant": "reference", "view_variant": "reference"}
 PAPER_JOINT = {"loss_variant": "paper", "view_variant": "paper", "gan_lr_decay": True,

@@ -21,7 +21,7 @@ from reidkit.recipes import find_recipe, list_recipes, parse_recipe
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "assets" / "recipes"
 
-# Written from the paper (gcl.md: Tables 1-2, rho 2e-3 Market/Duke, 1.2e-3 MSMT17), independently
+# Written from the paper (Tables 1-2, rho 2e-3 Market/Duke, 1.2e-3 MSMT17), independently
 # of the scripts: name -> (target dataset, warm-up, source or None, rho).
 EXPECTED = {
     "market_mmcl": ("market", "mmcl", None, 2e-3),
@@ -129,7 +129,7 @@ def test_every_script_is_listed_with_the_published_numbers() -> None:
             rho,
         )
         assert Path(r["path"]) == RECIPES / f"{name}.sh"
-    # spot checks against gcl.md's targets table and UDA line
+    # spot checks against the paper's results tables (the fully unsupervised and UDA rows)
     assert (listed["market_jvtcplus"]["baseline_map"], listed["market_jvtcplus"]["gcl_rank1"]) == (
         50.9,
         87.3,

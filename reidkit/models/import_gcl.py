@@ -1,7 +1,7 @@
 """Import the authors' GCL checkpoints (`gen_*.pt`, `dis_*.pt`, `id_*.pt`, `model_best.pth`) into
 reidkit's E_str, G, D and E_id by an explicit key map built from the reference module layout
-(`gcl-official-state-dict.tsv`). Every tensor is accounted for: unknown or missing keys are an
-error listing them, never a silent partial load."""
+(tests/data/gcl-official-state-dict.tsv). Every tensor is accounted for: unknown or missing keys
+are an error listing them, never a silent partial load."""
 
 from __future__ import annotations
 

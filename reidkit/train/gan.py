@@ -25,7 +25,7 @@ Ctx = Callable[[], contextlib.AbstractContextManager]
 
 @dataclass
 class GanOutputs:
-    """Everything one forward pass produces (see gcl.md "Forward pass")."""
+    """Everything one forward pass produces (the paper's reconstruction, novel view and cycle)."""
 
     x_ori: torch.Tensor  # reconstruction G(s_ori, f_id)
     x_new: torch.Tensor  # novel view G(s_new, f_id)
