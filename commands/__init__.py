@@ -1,1 +1,1 @@
-"""The reidkit command line: one thin Typer module per subcommand."""
+"""The reidkit command line, installed as reidkit.commands: one Typer module per subcommand."""

@@ -36,7 +36,7 @@ def _root(
     tune_cpu_allocator()
 
 
-# (command name, module under commands/): each module defines `run`, whose docstring's first
+# (command name, module of reidkit.commands): each module defines `run`, whose docstring's first
 # line is the command's one-line help. The order here is the order in `reidkit --help`.
 COMMANDS: list[tuple[str, str]] = [
     ("data", "data"),
@@ -61,7 +61,7 @@ def _register() -> None:
     from importlib import import_module
 
     for name, module in COMMANDS:
-        app.command(name)(import_module(f"commands.{module}").run)
+        app.command(name)(import_module(f"reidkit.commands.{module}").run)
 
 
 _register()

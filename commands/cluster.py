@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from commands._cli import (
+from reidkit.cluster.run import ClusterConfig, run_cluster
+from reidkit.commands._cli import (
     DataRootOpt,
     DatasetOpt,
     DeviceOpt,
@@ -17,7 +18,6 @@ from commands._cli import (
     print_table,
     user_errors,
 )
-from reidkit.cluster.run import ClusterConfig, run_cluster
 from reidkit.config import resolve_config
 
 DIAGNOSTIC = "diagnostic (uses ground truth)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands._cli import (
+from reidkit.commands._cli import (
     CameraRegexOpt,
     DataRootOpt,
     DatasetOpt,

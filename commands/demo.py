@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from commands._cli import DeviceOpt, JsonOpt, out, percent, print_json, print_table, user_errors
+from reidkit.commands._cli import (
+    DeviceOpt,
+    JsonOpt,
+    out,
+    percent,
+    print_json,
+    print_table,
+    user_errors,
+)
 from reidkit.config import resolve_config
 from reidkit.demo import DemoConfig, run_demo
 

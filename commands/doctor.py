@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from commands._cli import JsonOpt, out, print_json, print_table, user_errors
+from reidkit.commands._cli import JsonOpt, out, print_json, print_table, user_errors
 from reidkit.doctor import run_doctor
 
 COLUMNS = ["", "status", "found"]

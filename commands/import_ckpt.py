@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from commands._cli import JsonOpt, parse_size, print_json, print_table, user_errors
+from reidkit.commands._cli import JsonOpt, parse_size, print_json, print_table, user_errors
 from reidkit.errors import ConfigError
 
 FORMATS = ("gcl",)

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from commands._cli import (
+from reidkit.body.mesh_stage import MeshConfig, run_mesh
+from reidkit.commands._cli import (
     ConfigOpt,
     DataRootOpt,
     DatasetOpt,
@@ -19,7 +20,6 @@ from commands._cli import (
     print_table,
     user_errors,
 )
-from reidkit.body.mesh_stage import MeshConfig, run_mesh
 from reidkit.config import resolve_config
 
 

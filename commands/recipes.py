@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from commands._cli import JsonOpt, print_json, print_table, user_errors
+from reidkit.commands._cli import JsonOpt, print_json, print_table, user_errors
 from reidkit.recipes import Recipe, find_recipe, list_recipes, recipes_dir
 
 

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from commands._cli import ConfigOpt, JsonOpt, out, parse_size, print_json, print_table, user_errors
+from reidkit.commands._cli import (
+    ConfigOpt,
+    JsonOpt,
+    out,
+    parse_size,
+    print_json,
+    print_table,
+    user_errors,
+)
 from reidkit.config import resolve_config
 from reidkit.errors import ConfigError
 from reidkit.scoring import table

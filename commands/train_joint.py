@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from commands._cli import (
+from reidkit.commands._cli import (
     ConfigOpt,
     DeviceOpt,
     JsonOpt,

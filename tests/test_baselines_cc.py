@@ -17,12 +17,12 @@ from reid_trees import TINY_WARMUP, make_two_colour_market
 from torch.nn import functional as F
 from typer.testing import CliRunner
 
-from commands.app import app
 from reidkit.baselines import cc
 from reidkit.baselines.cc import ClusterContrast
 from reidkit.baselines.config import CCConfig
 from reidkit.baselines.engine import run_warmup, warmup_config
 from reidkit.baselines.losses import centroid_contrast_loss, centroid_update
+from reidkit.commands.app import app
 from reidkit.data.records import ImageRecord
 from reidkit.errors import ConfigError
 from reidkit.models.identity import IdentityEncoder

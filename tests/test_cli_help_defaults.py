@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperOption
 from typer.testing import CliRunner
 
-from commands.app import COMMANDS, app
+from reidkit.commands.app import COMMANDS, app
 
 runner = CliRunner()
 SAYS_DEFAULT = re.compile(r"\bdefault\b|\bomitted\b|\brequired\b", re.IGNORECASE)

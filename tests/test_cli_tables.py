@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from commands._cli import _cell, percent
+from reidkit.commands._cli import _cell, percent
 
 
 @pytest.mark.parametrize("fraction, shown", [
@@ -33,14 +33,14 @@ def test_tiny_values_keep_their_digits():
 
 
 def _printed(capsys, title, columns, rows) -> list[str]:
-    from commands._cli import print_table
+    from reidkit.commands._cli import print_table
 
     print_table(title, columns, rows)
     return capsys.readouterr().out.splitlines()
 
 
 def test_warmup_table_prints_test_scores_as_percentages(capsys):
-    from commands.warmup import table
+    from reidkit.commands.warmup import table
 
     test = {"mAP": 0.04, "rank1": 0.123456, "rank5": 0.5, "rank10": 1.0, "mINP": 0.0,
             "valid_queries": 2, "size": "64x32"}
@@ -60,7 +60,7 @@ def test_warmup_table_prints_test_scores_as_percentages(capsys):
 
 
 def test_train_joint_table_prints_test_scores_as_percentages(capsys):
-    from commands.train_joint import table
+    from reidkit.commands.train_joint import table
 
     epoch = {"epoch": 1, "clusters": 5, "outliers": 2, "l_all": 0.04, "lr_id": 3.5e-4,
              "images_per_s": 12.5}

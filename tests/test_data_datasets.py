@@ -10,7 +10,7 @@ import pytest
 from reid_trees import make_duke, make_market, make_msmt, market_name, msmt_name, write_image
 from typer.testing import CliRunner
 
-from commands.app import app
+from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
 from reidkit.data.image_dataset import ImageDataset
 from reidkit.data.transforms import test_transform as eval_transform

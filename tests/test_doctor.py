@@ -10,7 +10,7 @@ import sys
 import torch
 from typer.testing import CliRunner
 
-from commands.app import app
+from reidkit.commands.app import app
 
 runner = CliRunner()
 

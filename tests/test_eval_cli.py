@@ -14,8 +14,8 @@ from PIL import Image
 from reid_trees import make_market
 from typer.testing import CliRunner
 
-from commands.app import app
 from reidkit import log
+from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
 from reidkit.evaluation.engine import evaluate_model
 from reidkit.evaluation.features import extract_features

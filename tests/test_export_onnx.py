@@ -12,7 +12,7 @@ import torch
 from reid_trees import make_market, write_image
 from typer.testing import CliRunner
 
-from commands.app import app
+from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
 from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.onnx_model import load_onnx_encoder

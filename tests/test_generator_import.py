@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from commands.app import app
+from reidkit.commands.app import app
 from reidkit.errors import CheckpointError
 from reidkit.models.discriminator import Discriminator
 from reidkit.models.generator import Generator

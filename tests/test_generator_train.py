@@ -12,8 +12,8 @@ from gen_data import make_market, make_meshes, make_warmup_run
 from PIL import Image
 from typer.testing import CliRunner
 
-from commands.app import app
 from reidkit import metrics_log
+from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
 from reidkit.data.mesh_pairs import ANGLES, MeshPairDataset
 from reidkit.errors import DatasetError

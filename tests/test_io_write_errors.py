@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from commands.app import app
+from reidkit.commands.app import app
 from reidkit.errors import OutputError
 from reidkit.models.identity import IdentityEncoder
 from reidkit.runs import load_stage, save_stage

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).parent))
 from joint_fixtures import SIZE, make_market, make_warmup  # noqa: E402
 
-from commands.app import app  # noqa: E402
+from reidkit.commands.app import app  # noqa: E402
 from reidkit.data.datasets import load_dataset  # noqa: E402
 from reidkit.evaluation.engine import evaluate_model  # noqa: E402
 from reidkit.models.identity import IdentityEncoder  # noqa: E402

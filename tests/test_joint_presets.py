@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).parent))
 from joint_fixtures import ANGLES, SIZE, make_market, make_warmup  # noqa: E402
 
-from commands.app import app  # noqa: E402
 from reidkit import log  # noqa: E402
+from reidkit.commands.app import app  # noqa: E402
 from reidkit.config import resolve_config  # noqa: E402
 from reidkit.data.datasets import load_dataset  # noqa: E402
 from reidkit.data.mesh_pairs import MeshPairDataset, new_view_angles  # noqa: E402

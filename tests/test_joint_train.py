@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).parent))
 from joint_fixtures import make_gen_warmup, make_market, make_warmup  # noqa: E402
 
-from commands.app import app  # noqa: E402
 from reidkit import log, metrics_log  # noqa: E402
+from reidkit.commands.app import app  # noqa: E402
 from reidkit.models.loading import load_identity_encoder  # noqa: E402
 from reidkit.runs import load_stage  # noqa: E402
 from reidkit.train.joint import TrainJointConfig, run_train_joint  # noqa: E402

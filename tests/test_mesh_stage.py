@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from commands.app import app
 from reidkit.body.params import BodyParams, load_body_params, save_body_params
+from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
 
 FOLDERS = ["render"] + [f"render_{a}" for a in range(45, 360, 45)]

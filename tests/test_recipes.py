@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from commands.app import app
+from reidkit.commands.app import app
 from reidkit.errors import ConfigError
 from reidkit.recipes import find_recipe, list_recipes, parse_recipe
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from commands.app import app
+from reidkit.commands.app import app
 
 runner = CliRunner()
 MARK = "UNTRAINED — not comparable"

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from commands.app import app
 from reidkit.body.params import load_body_params
+from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
 from reidkit.data.synth import SynthConfig, run_synth
 from reidkit.data.synth_look import SCENE_FIELDS, blend_cameras, sample_cameras

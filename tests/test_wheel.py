@@ -27,11 +27,15 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return found
 
 
+# Source folder → the package it installs as (pyproject's package-dir).
+INSTALLED_AS = {"reidkit": "reidkit", "commands": "reidkit.commands"}
+
+
 def _source_packages() -> set[str]:
     packages = set()
-    for top in ("reidkit", "commands"):
-        for init in (ROOT / top).rglob("__init__.py"):
-            packages.add(".".join(init.parent.relative_to(ROOT).parts))
+    for folder, package in INSTALLED_AS.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            packages.add(".".join((package, *init.parent.relative_to(ROOT / folder).parts)))
     packages.add("reidkit.assets")
     return packages
 
@@ -40,6 +44,7 @@ def test_wheel_holds_every_package_and_the_assets(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     in_wheel = {str(Path(n).parent).replace("/", ".") for n in names if n.endswith("__init__.py")}
     assert _source_packages() <= in_wheel
+    assert {n.split("/")[0] for n in names if n.endswith(".py")} == {"reidkit"}
     shipped = {n for n in names if n.startswith("reidkit/assets/")}
     expected = {
         "reidkit/assets/" + str(p.relative_to(ROOT / "assets"))
