@@ -11,7 +11,7 @@ from PIL import Image
 
 from reidkit.data.augment import MultiView, strong_transform, train_transform
 from reidkit.data.samplers import identity_batches, random_batches
-from reidkit.data.transforms import test_transform
+from reidkit.data.transforms import test_transform as eval_transform
 
 
 def test_random_batches_cover_each_index_once_per_pass():
@@ -64,9 +64,9 @@ def test_multiview_shapes_and_transforms():
     views = MultiView(train_transform((32, 16)), views=3)(image)
     assert views.shape == (3, 3, 32, 16)
     torch.manual_seed(0)
-    pair = MultiView([strong_transform((32, 16)), test_transform((32, 16))])(image)
+    pair = MultiView([strong_transform((32, 16)), eval_transform((32, 16))])(image)
     assert pair.shape == (2, 3, 32, 16)
-    assert torch.equal(pair[1], test_transform((32, 16))(image))  # the plain view is deterministic
+    assert torch.equal(pair[1], eval_transform((32, 16))(image))  # the plain view is deterministic
 
 
 @pytest.mark.parametrize(("size", "pad"), [((256, 128), 10), ((128, 64), 5), ((64, 32), 2)])
