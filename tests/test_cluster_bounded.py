@@ -280,6 +280,21 @@ def test_exact_overlap_hand_computed(monkeypatch):
     np.testing.assert_allclose(exact_overlap(v, rows, cols), expected, atol=1e-15)
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_exact_overlap_split_over_threads(monkeypatch, workers):
+    """Runs of whole rows per thread, in any order of the input pairs: the direct Σ min."""
+    rng = np.random.default_rng(3)
+    dense = rng.random((40, 25)) * (rng.random((40, 25)) < 0.3)
+    rows, cols = rng.integers(0, 40, 500), rng.integers(0, 40, 500)
+    expected = np.minimum(dense[rows], dense[cols]).sum(axis=1)
+    monkeypatch.setattr(bounded, "WORKERS", workers)
+    monkeypatch.setattr(bounded, "PARALLEL_PAIRS", 1)
+    monkeypatch.setattr(bounded, "GATHER", 37)
+    monkeypatch.setattr(bounded, "DENSE_ELEMENTS", 60)
+    np.testing.assert_allclose(exact_overlap(sp.csr_matrix(dense), rows, cols), expected,
+                               atol=1e-12)
+
+
 class _HandRule:
     """Given upper values (absent pairs = 1), bounds 0.01 below them."""
 

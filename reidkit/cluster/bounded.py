@@ -10,8 +10,11 @@ m_ik = Σ_j min(V_ij, V_kj): one sparse product per row block (docs/clustering.m
 
 from __future__ import annotations
 
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +27,8 @@ from reidkit.cluster.jaccard import _ZERO, _pair_dots
 from reidkit.errors import ConfigError
 
 BLOCK_PAIRS = 1 << 21  # pairs of one row block (rows × columns): bounds every per-block array
+WORKERS = min(4, len(os.sched_getaffinity(0)))  # threads for block products and verification
+PARALLEL_PAIRS = 1 << 14  # fewest pairs whose verification is split over WORKERS threads
 GATHER = 1 << 20  # encoding entries looked up per verification chunk
 DENSE_ELEMENTS = 1 << 20  # float64 scratch rows of V laid out densely during verification
 CANDIDATES = 6  # rho rule: candidates kept by the first pass, in multiples of the selected count
@@ -48,14 +53,30 @@ def jaccard_floor(bc: np.ndarray) -> np.ndarray:
 
 
 def exact_overlap(v: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """m = Σ_j min(V_rj, V_cj) per pair: a few rows of V laid out densely at a time, the entries of
-    each partner row looked up in them (memory bounded by DENSE_ELEMENTS and GATHER)."""
+    """m = Σ_j min(V_rj, V_cj) per pair, the pairs sorted by row and split into WORKERS runs of
+    whole rows, computed side by side (the gathers release the GIL)."""
     out = np.zeros(len(rows))
     if not len(rows):
         return out
-    n = v.shape[1]
     order = np.argsort(rows, kind="stable")
     r, c = rows[order], cols[order]
+    parts = WORKERS if len(r) >= PARALLEL_PAIRS else 1
+    marks = np.linspace(0, len(r), parts + 1).astype(np.int64)[1:-1]
+    cuts = [0, *np.searchsorted(r, r[marks]).tolist(), len(r)]
+    runs = [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    with ThreadPoolExecutor(parts) as pool:
+        out[order] = np.concatenate(list(pool.map(lambda run: _sorted_overlap(v, r[run], c[run]),
+                                                  runs)))
+    return out
+
+
+def _sorted_overlap(v: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """`exact_overlap` of pairs sorted by row: a few rows of V laid out densely at a time, the
+    entries of each partner row looked up in them (memory bounded by DENSE_ELEMENTS and GATHER)."""
+    out = np.zeros(len(r))
+    if not len(r):
+        return out
+    n = v.shape[1]
     lengths = np.diff(v.indptr)[c]
     slot = np.cumsum(np.r_[True, r[1:] != r[:-1]]) - 1
     ends = np.cumsum(lengths)
@@ -77,7 +98,7 @@ def exact_overlap(v: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.nd
         sums = np.zeros(stop - start)
         if len(mins):
             sums[filled] = np.add.reduceat(mins, partner.indptr[:-1][filled])
-        out[order[start:stop]] = sums
+        out[start:stop] = sums
         table[spots] = 0.0
         start = stop
     return out
@@ -117,26 +138,43 @@ class Block:
         return i[keep], k[keep], bc[keep]
 
 
+def block_schedule(n: int) -> list[tuple[int, int, int]]:
+    """(a, b, origin) of every row block: rows [a, b) against the columns k ≥ origin, at most
+    BLOCK_PAIRS pairs each; origin moves up to a when the blocks have passed an eighth of the
+    remaining rows, so little work is spent on pairs k < a."""
+    schedule, origin, a = [], 0, 0
+    while a < n:
+        if a - origin > (n - origin) // 8:
+            origin = a
+        b = min(n, a + max(1, BLOCK_PAIRS // (n - origin)))
+        schedule.append((a, b, origin))
+        a = b
+    return schedule
+
+
 def upper_blocks(v: sp.csr_matrix) -> Iterator[Block]:
     """Row blocks of BC_ik = Σ_j √(V_ij V_kj) ≥ m_ik over the pairs whose encodings share a
-    column, each bounded by BLOCK_PAIRS (rows × columns).
-
-    The right operand holds only the rows k ≥ origin of √V; it is rebuilt when the blocks have
-    moved an eighth of the remaining rows past it, so little work is spent on pairs k < a.
-    """
+    column, in order; the sparse products (which release the GIL) run WORKERS at a time ahead of
+    the consumer, so at most WORKERS + 2 blocks are held at once."""
     n = v.shape[0]
     root = sp.csr_matrix((np.sqrt(v.data), v.indices, v.indptr), shape=v.shape)
-    origin, tail = 0, root.T.tocsr()
-    a = 0
-    with log.task("jaccard blocks", total=n) as progress:
-        while a < n:
-            if a - origin > (n - origin) // 8:
-                tail = None
-                origin, tail = a, root[a:].T.tocsr()
-            b = min(n, a + max(1, BLOCK_PAIRS // (n - origin)))
-            yield Block(a, b, origin, root[a:b] @ tail)
-            progress.advance(b - a)
-            a = b
+    pending: deque[Future[Block]] = deque()
+    tail_origin, tail = -1, root
+    schedule = block_schedule(n)
+    with ThreadPoolExecutor(WORKERS) as pool, log.task("jaccard blocks", total=n) as progress:
+        for index, (a, b, origin) in enumerate(schedule):
+            if origin != tail_origin:
+                tail_origin, tail = origin, root[origin:].T.tocsr()
+            pending.append(pool.submit(_block, root, a, b, origin, tail))
+            while pending and (len(pending) > WORKERS or index == len(schedule) - 1):
+                block = pending.popleft().result()
+                yield block
+                progress.advance(block.b - block.a)
+
+
+def _block(root: sp.csr_matrix, a: int, b: int, origin: int, tail: sp.csr_matrix) -> Block:
+    """One row block's product √V[a:b] · (√V[origin:])ᵀ."""
+    return Block(a, b, origin, root[a:b] @ tail)
 
 
 @dataclass
