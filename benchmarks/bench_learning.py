@@ -59,7 +59,7 @@ JOINT_ROWS: dict[str, dict[str, Any]] = {
     "+ L_vi": {"losses": ("gan", "vi")},
     "+ L'_vi": {"losses": ("gan", "vi", "vi1")},
     "+ L''_vi = GCL": {"losses": ("gan", "vi", "vi1", "vi2")},
-    "GCL, BN statistics of every forward": {"bn_stats": "all"},
+    "GCL with BN statistics of every forward": {"bn_stats": "all"},
 }
 ROWS = ("untrained", "warm-up", "warm-up continued (control)", *JOINT_ROWS)
 
@@ -186,7 +186,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-learning"))
-    parser.add_argument("--rows", default="all", help="all, or comma-separated row names")
+    parser.add_argument("--rows", default="all",
+                        help="all, or comma-separated row names (no name holds a comma)")
     parser.add_argument("--csv", type=Path, help="write the per-seed rows here")
     parser.add_argument("--markdown", type=Path, help="write the summary table here")
     parser.add_argument("--device", default="cpu")

@@ -22,6 +22,7 @@ from reidkit.body.mesh_stage import MeshConfig, run_mesh
 from reidkit.body.params import FILE_NAME
 from reidkit.data.datasets import load_dataset
 from reidkit.data.synth import SynthConfig, run_synth
+from reidkit.errors import ConfigError
 from reidkit.evaluation.engine import evaluate_model, scores_of
 from reidkit.evaluation.novel_views import evaluate_generated_queries
 from reidkit.evaluation.run import EvalConfig, run_eval
@@ -45,7 +46,7 @@ class DemoPreset:
     camera_gap: float
     warmup_epochs: int
     warmup_iters: int
-    warmup_eps: float
+    warmup_eps: float  # DBSCAN radius of an ICE or CC warm-up (JVTC keeps its rho rule)
     gen_epochs: int
     gen_iters: int
     gen_lr: float
@@ -57,6 +58,7 @@ class DemoPreset:
     batch_size: int = 16  # warm-up and train-joint
     gen_batch_size: int = 8
     show_ranks: int = 4  # ranked lists drawn with the final E_id
+    warmup_baseline: str = "ice"  # or "cc", "jvtc": GCL on each in docs/warmup.md
 
 
 PRESETS = {
@@ -106,14 +108,23 @@ def synth_config(p: DemoPreset, d: DemoPaths, seed: int) -> SynthConfig:
 
 def demo_warmup_config(p: DemoPreset, d: DemoPaths, seed: int, device: str,
                        epochs: int | None = None) -> WarmupConfig:
-    """ICE from random resnet18 weights, its EMA scaled to the run (see docs/learning.md)."""
+    """ICE (its EMA scaled to the run), Cluster-Contrast or JVTC (relabelling and the global
+    term every epoch) from random resnet18 weights at the preset's batch (see docs/learning.md)."""
     epochs = epochs or p.warmup_epochs
+    own: dict[str, dict[str, Any]] = {
+        "ice": {"warmup_epochs": 0, "ema": 1 - 5 / (p.warmup_epochs * p.warmup_iters),
+                "eps": p.warmup_eps},
+        "cc": {"num_instances": 4, "eps": p.warmup_eps},
+        "jvtc": {"global_start": 1, "relabel_every": 1},
+    }
+    if p.warmup_baseline not in own:
+        raise ConfigError(f"the demo's warm-up is one of {', '.join(own)}, not "
+                          f"{p.warmup_baseline!r}")
     return warmup_config(
-        None, dataset="market", data_root=d.data, out=d.run, baseline="ice", arch="resnet18",
-        pretrained="none", epochs=epochs, iters=p.warmup_iters, batch_size=p.batch_size,
-        size=p.size, eps=p.warmup_eps, warmup_epochs=0,
-        ema=1 - 5 / (p.warmup_epochs * p.warmup_iters), device=device, seed=seed, workers=0,
-        resume=stage_path(d.run, "warmup").is_file(),
+        None, dataset="market", data_root=d.data, out=d.run, baseline=p.warmup_baseline,
+        arch="resnet18", pretrained="none", epochs=epochs, iters=p.warmup_iters,
+        batch_size=p.batch_size, size=p.size, device=device, seed=seed, workers=0,
+        resume=stage_path(d.run, "warmup").is_file(), **own[p.warmup_baseline],
     )
 
 

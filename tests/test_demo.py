@@ -4,14 +4,18 @@ and resumes instead of redoing."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from reidkit.baselines.config import CCConfig, ICEConfig, JVTCConfig
 from reidkit.commands.app import app
-from reidkit.demo import DemoConfig, run_demo
+from reidkit.demo import PRESETS, DemoConfig, DemoPaths, demo_warmup_config, run_demo
+from reidkit.errors import ConfigError
 
 
 def test_quick_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
@@ -48,3 +52,22 @@ def test_quick_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
     assert again["timings"]["warmup"] < summary["timings"]["warmup"]
     assert {s: p.stat().st_mtime_ns for s, p in checkpoints.items()} == stamps
     assert again["eval"] == summary["eval"]
+
+
+def test_demo_warm_up_choices(tmp_path: Path) -> None:
+    """Each warm-up the demo can run gets its own settings; anything else is refused."""
+    paths = DemoPaths.under(tmp_path)
+    quick = PRESETS["quick"]
+
+    def config(name: str):
+        return demo_warmup_config(dataclasses.replace(quick, warmup_baseline=name), paths, 0,
+                                  "cpu")
+
+    ice, cc, jvtc = config("ice"), config("cc"), config("jvtc")
+    assert isinstance(ice, ICEConfig) and ice.eps == quick.warmup_eps and ice.rho is None
+    assert ice.ema == 1 - 5 / (quick.warmup_epochs * quick.warmup_iters)
+    assert isinstance(cc, CCConfig) and cc.num_instances == 4 and cc.eps == quick.warmup_eps
+    assert isinstance(jvtc, JVTCConfig) and jvtc.relabel_every == 1 and jvtc.global_start == 1
+    assert jvtc.eps is None and jvtc.rho is not None
+    with pytest.raises(ConfigError, match="ice, cc, jvtc"):
+        config("mmcl")
