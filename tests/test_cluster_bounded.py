@@ -16,7 +16,7 @@ from test_cluster_jaccard import blobs, dense_jaccard, reference_rho_eps
 from reidkit.cluster import bounded
 from reidkit.cluster.bounded import Pairs, RhoRule, cluster_rule, exact_overlap
 from reidkit.cluster.labels import cluster_jaccard, pseudo_labels
-from reidkit.cluster.rerank_cluster import rerank_cluster, rerank_temporal_labels
+from reidkit.cluster.rerank_cluster import RerankRule, rerank_cluster, rerank_temporal_labels
 from reidkit.cluster.temporal import TemporalModel, Timeline, joint_distance
 from reidkit.errors import ConfigError
 
@@ -104,12 +104,12 @@ def tiny_blocks(monkeypatch):
     starts: list[int] = []
     original = bounded.upper_blocks
 
-    def spy(v):
-        for block in original(v):
-            if block.a == 0:  # a new run: keep the boundaries of the latest one
+    def spy(v, select, threshold):
+        for a, b, selected in original(v, select, threshold):
+            if a == 0:  # a new run: keep the boundaries of the latest one
                 starts.clear()
-            starts.append(block.a)
-            yield block
+            starts.append(a)
+            yield a, b, selected
 
     monkeypatch.setattr(bounded, "upper_blocks", spy)
     return starts
@@ -322,8 +322,8 @@ class _HandRule:
         return np.zeros(self.n)
 
 
-def _one_block(v):
-    yield None
+def _one_block(v, select, threshold):
+    yield 0, v.shape[0], select(None, threshold())
 
 
 def test_rho_rule_hand_computed(monkeypatch):
@@ -382,3 +382,32 @@ def test_second_pass_when_few_candidates_are_kept(monkeypatch):
     assert result.eps == pytest.approx(reference_rho_eps(dense, 2e-2), abs=1e-6)
     assert np.array_equal(result.labels, dense_labels(dense, result.eps, 4))
     check_kept(result, dense)
+
+
+def _entries(result) -> tuple[np.ndarray, np.ndarray]:
+    """The kept entries as sorted (row·N + col) keys and their values."""
+    keys = result.rows.astype(np.int64) * len(result.labels) + result.cols
+    order = np.argsort(keys)
+    return keys[order], result.values[order]
+
+
+@pytest.mark.parametrize("rho", [None, 2e-2])
+def test_stale_thresholds_select_the_same(rho, monkeypatch):
+    """A block's candidates are selected with the threshold of its submission, which may be above
+    the consumer's current one: selecting with no threshold at all keeps the same entries."""
+    x = noisy(300)
+    rule = {"eps": None if rho else 0.5, "rho": rho}
+    expected = [cluster_jaccard(x, **rule), rerank_cluster(x, **rule)]
+    for cls in (bounded.JaccardRule, RerankRule):
+        original = cls.pairs
+        monkeypatch.setattr(cls, "pairs", lambda self, block, threshold, f=original:
+                            f(self, block, np.inf))
+    stale = [cluster_jaccard(x, **rule), rerank_cluster(x, **rule)]
+    for new, old in zip(stale, expected, strict=True):
+        assert np.array_equal(new.labels, old.labels) and len(set(old.labels) - {-1}) > 1
+        assert new.eps == pytest.approx(old.eps, abs=1e-9)
+        (new_keys, new_values), (old_keys, old_values) = _entries(new), _entries(old)
+        assert np.array_equal(new_keys, old_keys)
+        # the re-ranked values of the dense branch differ from the sparse one's by rounding only
+        np.testing.assert_allclose(new_values, old_values, atol=1e-7)
+    assert np.array_equal(_entries(stale[0])[1], _entries(expected[0])[1])  # Jaccard: exact

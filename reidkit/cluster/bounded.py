@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,6 +37,7 @@ STEP = 1024  # rho rule: fewest candidates verified at a time
 SEED = 3  # rho rule: near-neighbour pairs verified first, in multiples of the selected count
 _SLACK = 1e-9  # relative safety margin on BC before it bounds the Jaccard distance
 PairDistance = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+T = TypeVar("T")
 
 
 def jaccard_of(overlap: np.ndarray) -> np.ndarray:
@@ -152,29 +153,34 @@ def block_schedule(n: int) -> list[tuple[int, int, int]]:
     return schedule
 
 
-def upper_blocks(v: sp.csr_matrix) -> Iterator[Block]:
-    """Row blocks of BC_ik = Σ_j √(V_ij V_kj) ≥ m_ik over the pairs whose encodings share a
-    column, in order; the sparse products (which release the GIL) run WORKERS at a time ahead of
-    the consumer, so at most WORKERS + 2 blocks are held at once."""
+def upper_blocks(v: sp.csr_matrix, select: Callable[[Block, float], T],
+                 threshold: Callable[[], float]) -> Iterator[tuple[int, int, T]]:
+    """(a, b, select(block, t)) for every row block of BC_ik = Σ_j √(V_ij V_kj) ≥ m_ik over the
+    pairs whose encodings share a column, in order. The sparse products and `select` (a rule's
+    candidates; numpy and scipy release the GIL) run on WORKERS threads ahead of the consumer, so
+    at most WORKERS + 2 blocks are held at once. t = threshold() when the block is submitted, in
+    the consumer's thread, so the result does not depend on the threads' timing."""
     n = v.shape[0]
     root = sp.csr_matrix((np.sqrt(v.data), v.indices, v.indptr), shape=v.shape)
-    pending: deque[Future[Block]] = deque()
+    pending: deque[tuple[int, int, Future[T]]] = deque()
     tail_origin, tail = -1, root
     schedule = block_schedule(n)
     with ThreadPoolExecutor(WORKERS) as pool, log.task("jaccard blocks", total=n) as progress:
         for index, (a, b, origin) in enumerate(schedule):
             if origin != tail_origin:
                 tail_origin, tail = origin, root[origin:].T.tocsr()
-            pending.append(pool.submit(_block, root, a, b, origin, tail))
+            task = pool.submit(_selected, root, a, b, origin, tail, select, threshold())
+            pending.append((a, b, task))
             while pending and (len(pending) > WORKERS or index == len(schedule) - 1):
-                block = pending.popleft().result()
-                yield block
-                progress.advance(block.b - block.a)
+                first, last, future = pending.popleft()
+                yield first, last, future.result()
+                progress.advance(last - first)
 
 
-def _block(root: sp.csr_matrix, a: int, b: int, origin: int, tail: sp.csr_matrix) -> Block:
-    """One row block's product √V[a:b] · (√V[origin:])ᵀ."""
-    return Block(a, b, origin, root[a:b] @ tail)
+def _selected(root: sp.csr_matrix, a: int, b: int, origin: int, tail: sp.csr_matrix,
+              select: Callable[[Block, float], T], threshold: float) -> T:
+    """One row block's product √V[a:b] · (√V[origin:])ᵀ, passed through `select`."""
+    return select(Block(a, b, origin, root[a:b] @ tail), threshold)
 
 
 @dataclass
@@ -551,14 +557,16 @@ def cluster_rule(v: sp.csr_matrix, rule: Rule, chosen: Selection, min_samples: i
 
     chosen.seed(rank, rule)
     lap("seed")
-    for block in upper_blocks(v):
-        chosen.add(rule.pairs(block, chosen.threshold()), rule)
+    # A block's candidates are selected ahead, with the threshold of its submission; thresholds
+    # only fall, so `add` and `add_late` filter again with the current one.
+    for _, _, pairs in upper_blocks(v, rule.pairs, chosen.threshold):
+        chosen.add(pairs, rule)
     lap("blocks")
     second = chosen.resolve(rule)
     lap("verify")
     if second:
-        for block in upper_blocks(v):
-            chosen.add_late(rule.pairs(block, chosen.limit()), rule)
+        for _, _, pairs in upper_blocks(v, rule.pairs, chosen.limit):
+            chosen.add_late(pairs, rule)
         lap("second pass")
     eps = chosen.finish(n, rule.absent_is_one)
     rows, cols, vals = chosen.graph.arrays(eps)
