@@ -448,13 +448,16 @@ class RhoRule:
             self._shrink()
 
     def _shrink(self) -> None:
-        """Keep the `keep` smallest bounds (and every zero bound); `floor` = smallest dropped."""
-        pool = Pairs.join(self.candidates)
-        low = pool.low
-        if len(pool) > self.keep:
-            self.floor = min(self.floor, float(np.partition(low, self.keep)[self.keep]))
-            pool = pool.take(below(low, np.nextafter(self.floor, -np.inf)))
-        self.candidates, self.size = [pool], len(pool)
+        """Keep the `keep` smallest bounds (and every zero bound); `floor` = smallest dropped.
+        Filtered part by part, so no joined copy of all the candidates is ever made."""
+        low = np.concatenate([part.low for part in self.candidates])
+        self.floor = min(self.floor, float(np.partition(low, self.keep)[self.keep]))
+        del low
+        limit = np.nextafter(self.floor, -np.inf)
+        for index, part in enumerate(self.candidates):
+            self.candidates[index] = part.take(below(part.low, limit))
+        self.candidates = [part for part in self.candidates if len(part)]
+        self.size = sum(len(part) for part in self.candidates)
 
     def limit(self) -> float:
         """An upper bound of every value that can still be selected."""
@@ -480,12 +483,13 @@ class RhoRule:
             return False
         pool = Pairs.join(self.candidates)
         self.candidates, self.size = [], 0
-        pool = pool.take(np.argsort(pool.low, kind="stable"))
         low = pool.low
+        order = np.argsort(low, kind="stable")
+        low = low[order]
         step = max(STEP, self.cap // 4)
         start = 0
         while start < len(pool) and (low[start] <= self.limit() or low[start] <= _ZERO):
-            self._verify(pool.take(slice(start, start + step)), rule)
+            self._verify(pool.take(order[start:start + step]), rule)
             start += step
         return self.limit() >= self.floor
 

@@ -55,10 +55,14 @@ def _rows_per_block(width: int) -> int:
     return max(1, bounded.BLOCK_PAIRS // max(width, 1))
 
 
-def normalise(raw: np.ndarray, low: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def normalise(raw: np.ndarray, low: np.ndarray, scale: np.ndarray,
+              out: np.ndarray | None = None) -> np.ndarray:
     """(raw − row min) / (row max − row min), clipped at 0: a pair whose value was computed by
-    another route than the row's minimum may fall below it by a rounding error."""
-    return np.maximum((raw - low) / scale, 0.0)
+    another route than the row's minimum may fall below it by a rounding error. `out` may be
+    `raw` itself (a block's matrix normalised without a copy)."""
+    out = np.subtract(raw, low, out=out)
+    out /= scale
+    return np.maximum(out, 0.0, out=out)
 
 
 class VisualDistance:
@@ -80,7 +84,10 @@ class VisualDistance:
         return (self.rows[a:b] @ self.rows[c0:].T).clamp_(-1.0, 1.0)
 
     def _raw(self, cos: torch.Tensor, a: int, c0: int) -> np.ndarray:
-        raw = np.maximum(2.0 - 2.0 * cos.cpu().numpy().astype(np.float64), 0.0)
+        raw = cos.cpu().numpy().astype(np.float64)
+        raw *= -2.0
+        raw += 2.0
+        np.maximum(raw, 0.0, out=raw)
         r = np.arange(raw.shape[0])
         on = (a + r >= c0) & (a + r - c0 < raw.shape[1])
         raw[r[on], a + r[on] - c0] = 0.0
@@ -228,23 +235,29 @@ class RerankRule:
 
     def _dense(self, a: int, b: int, i: np.ndarray, k: np.ndarray, floor: np.ndarray,
                threshold: float) -> tuple[np.ndarray, ...]:
-        """Every pair k > i of rows [a, b) whose lower bound may be ≤ threshold."""
+        """Every pair k > i of rows [a, b) whose lower bound may be ≤ threshold; the block's
+        matrices are normalised in place and disjoint pairs take Jaccard 1 without an array."""
         lam = self.lam
         raw_up, raw_down = self.dist.raw_block(a, b, a)
         rows = np.arange(a, b)
-        up = normalise(raw_up, self.low[rows, None], self.scale[rows, None])
-        down = normalise(raw_down, self.low[None, a:], self.scale[None, a:])
-        jac = np.ones(up.shape)
-        jac[i - a, k - a] = floor
-        stored = np.zeros(up.shape, dtype=bool)
-        stored[i - a, k - a] = True
+        up = normalise(raw_up, self.low[rows, None], self.scale[rows, None],
+                       out=None if raw_up is raw_down else raw_up)
+        down = normalise(raw_down, self.low[None, a:], self.scale[None, a:], out=raw_down)
+        r, c = i - a, k - a
         low = np.minimum(up, down)
         low *= lam
-        low += (1 - lam) * jac
+        low += 1 - lam
+        low[r, c] = np.minimum(up[r, c], down[r, c]) * lam + (1 - lam) * floor
         low[np.tril_indices(b - a, m=low.shape[1])] = np.nan  # k ≤ i: not an upper pair
+        position = np.full(low.shape, -1, dtype=np.int32)
+        position[r, c] = np.arange(len(r), dtype=np.int32)
         r, c = np.nonzero(low <= max(threshold, _ZERO))
-        return ((r + a).astype(i.dtype), (c + a).astype(i.dtype), jac[r, c], up[r, c], down[r, c],
-                stored[r, c])
+        at = position[r, c]
+        stored = at >= 0
+        jac = np.ones(len(r))
+        jac[stored] = floor[at[stored]]
+        return ((r + a).astype(i.dtype), (c + a).astype(i.dtype), jac, up[r, c], down[r, c],
+                stored)
 
     def diagonal(self) -> np.ndarray:
         """λ·normalised raw[i, i]: 0 for the visual distance, not for the joint one."""
