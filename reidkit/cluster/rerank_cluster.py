@@ -246,8 +246,9 @@ class RerankRule:
         r, c = i - a, k - a
         low = np.minimum(up, down)
         low *= lam
+        overlapping = low[r, c] + (1 - lam) * floor
         low += 1 - lam
-        low[r, c] = np.minimum(up[r, c], down[r, c]) * lam + (1 - lam) * floor
+        low[r, c] = overlapping
         low[np.tril_indices(b - a, m=low.shape[1])] = np.nan  # k ≤ i: not an upper pair
         position = np.full(low.shape, -1, dtype=np.int32)
         position[r, c] = np.arange(len(r), dtype=np.int32)
