@@ -89,7 +89,8 @@ def available_mb() -> float:
 
 
 def run_ours(x: np.ndarray, rule: dict) -> dict:
-    from reidkit.cluster.bounded import JaccardRule, cluster_rule, selection
+    from reidkit.cluster.bounded import JaccardRule
+    from reidkit.cluster.collect import cluster_rule, selection
     from reidkit.cluster.jaccard import encode
     from reidkit.cluster.knn import knn
 
@@ -106,7 +107,7 @@ def run_ours(x: np.ndarray, rule: dict) -> dict:
 
 
 def run_jvtc(x: np.ndarray, rule: dict) -> dict:
-    from reidkit.cluster.bounded import cluster_rule, selection
+    from reidkit.cluster.collect import cluster_rule, selection
     from reidkit.cluster.rerank_cluster import RerankRule, VisualDistance, rerank_encoding
 
     t0 = time.perf_counter()

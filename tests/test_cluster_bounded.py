@@ -13,8 +13,9 @@ import scipy.sparse as sp
 from sklearn.cluster import DBSCAN
 from test_cluster_jaccard import blobs, dense_jaccard, reference_rho_eps
 
-from reidkit.cluster import bounded
-from reidkit.cluster.bounded import Pairs, RhoRule, cluster_rule, exact_overlap
+from reidkit.cluster import bounded, collect
+from reidkit.cluster.bounded import Pairs, exact_overlap
+from reidkit.cluster.collect import RhoRule, cluster_rule
 from reidkit.cluster.labels import cluster_jaccard, pseudo_labels
 from reidkit.cluster.rerank_cluster import RerankRule, rerank_cluster, rerank_temporal_labels
 from reidkit.cluster.temporal import TemporalModel, Timeline, joint_distance
@@ -335,9 +336,9 @@ def test_rho_rule_hand_computed(monkeypatch):
     result = cluster_rule(v, _HandRule(four, 4), RhoRule(0.6, 4), 1, rank)
     assert result.eps == pytest.approx((0.2 + 0.5 + 1) / 3)
     # rho 0.2 → take 1 (cap 1): 0.2; the pair at 0.5 is never verified.
-    monkeypatch.setattr(bounded, "POOL_PAIRS", 1)
-    monkeypatch.setattr(bounded, "CANDIDATES", 1)
-    monkeypatch.setattr(bounded, "STEP", 1)
+    monkeypatch.setattr(collect, "POOL_PAIRS", 1)
+    monkeypatch.setattr(collect, "CANDIDATES", 1)
+    monkeypatch.setattr(collect, "STEP", 1)
     rule = _HandRule(four, 4)
     result = cluster_rule(v, rule, RhoRule(0.2, 4), 1, rank)
     assert result.eps == pytest.approx(0.2) and (0, 2) not in rule.asked
@@ -375,8 +376,8 @@ def test_second_pass_when_few_candidates_are_kept(monkeypatch):
     dense = dense_jaccard(x.astype(np.float64), 30, 6)
     dense[dense < 1e-6] = 0
     monkeypatch.setattr(bounded, "BLOCK_PAIRS", 2000)
-    monkeypatch.setattr(bounded, "CANDIDATES", 1)
-    monkeypatch.setattr(bounded, "POOL_PAIRS", 1)
+    monkeypatch.setattr(collect, "CANDIDATES", 1)
+    monkeypatch.setattr(collect, "POOL_PAIRS", 1)
     result = cluster_jaccard(x, rho=2e-2)
     assert "second pass" in result.seconds  # the bounds were too loose for 2·cap candidates
     assert result.eps == pytest.approx(reference_rho_eps(dense, 2e-2), abs=1e-6)

@@ -8,13 +8,11 @@ import scipy.sparse as sp
 import torch
 
 from reidkit.cluster.bounded import (
-    Clustering,
     JaccardRule,
     MixedRule,
     PairDistance,
-    cluster_rule,
-    selection,
 )
+from reidkit.cluster.collect import Clustering, cluster_rule, selection
 from reidkit.cluster.jaccard import encode
 from reidkit.cluster.knn import as_unit_rows, knn
 from reidkit.errors import ConfigError

@@ -19,17 +19,15 @@ import torch
 from reidkit.cluster import bounded
 from reidkit.cluster.bounded import (
     Block,
-    Clustering,
     PairDistance,
     Pairs,
     below,
-    cluster_rule,
     exact_overlap,
     jaccard_floor,
     jaccard_of,
     needed_overlap,
-    selection,
 )
+from reidkit.cluster.collect import Clustering, cluster_rule, selection
 from reidkit.cluster.jaccard import (
     _ZERO,
     _pair_dots,
