@@ -7,7 +7,7 @@ from torch import Tensor
 
 from reidkit.errors import ConfigError
 from reidkit.render.camera import as_size
-from reidkit.render.rasterize import Fragments
+from reidkit.render.fragments import Fragments
 
 
 def pytorch3d_available() -> bool:

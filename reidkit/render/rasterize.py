@@ -11,14 +11,13 @@ each covered pixel. Faces are processed in chunks of candidates so memory stays 
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import Tensor
 
 from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.errors import ConfigError
 from reidkit.render.camera import as_size, project
+from reidkit.render.fragments import Fragments
 
 FACE_BITS = 24
 DEPTH_BITS = 38
@@ -27,20 +26,6 @@ _EMPTY = torch.iinfo(torch.int64).max
 # A pixel centre within this barycentric distance of an edge counts as inside, so the shared
 # edge of two faces never leaves a crack through rounding.
 _EDGE_EPS = 1e-6
-
-
-class Fragments(NamedTuple):
-    """Per-pixel result of rasterisation.
-
-    face_index: [B, H, W] long, the visible face (index into `faces`), -1 for background.
-    barycentric: [B, H, W, 3] float, weights of the face's three vertices at the pixel centre
-        (zeros on background).
-    depth: [B, H, W] float, camera z of the visible surface (+inf on background).
-    """
-
-    face_index: Tensor
-    barycentric: Tensor
-    depth: Tensor
 
 
 def closed_mesh(faces: Tensor) -> bool:

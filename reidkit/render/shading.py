@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from reidkit.data.transforms import DEFAULT_SIZE
-from reidkit.render.rasterize import Fragments, rasterize
+from reidkit.render.fragments import Fragments
+from reidkit.render.rasterize import rasterize
 
 # Direction towards the light in the camera frame (x right, y down, z away from the camera):
 # from the front, a little above and to the left, like the reference renders' key light.
