@@ -21,6 +21,10 @@ is the peak after loading (runtime + features). Methods:
 - jvtc: JVTC's rule `rerank_cluster` (k1 20, k2 6, λ 0.3, rho 1.6e-3, min_samples 1).
 - train-joint: one train-joint relabel (`joint_setup.cluster_memory`, its default config).
 
+On a CUDA machine the kNN (faiss GPU or torch), the row blocks' sparse products and JVTC's cosine
+blocks run on the GPU, and each line adds the peak CUDA memory torch allocated (faiss's own
+memory is not counted there).
+
     .venv/bin/python benchmarks/bench_cluster.py --cases 3000 --families easy,noisy
     .venv/bin/python benchmarks/bench_cluster.py --cases market \
         --methods ours,dense,jvtc,train-joint
@@ -216,6 +220,8 @@ def worker(path: str, method: str, rule: dict, labels_out: str) -> None:
     result["seconds"]["total"] = sum(result["seconds"].values())
     result.update(n=len(x), method=method, peak_rss_mb=peak_mb(), rss_before_mb=before,
                   clusters=int(labels.max()) + 1, outliers=int((labels < 0).sum()))
+    if torch.cuda.is_available():
+        result["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(result))
 
 
@@ -224,8 +230,9 @@ def _line(label: str, result: dict) -> str:
     extra = "".join(f" {k}={result[k]:,}" for k in ("kept_pairs", "verified_pairs")
                     if k in result)
     eps = f" eps={result['eps']:.4f}" if "eps" in result else ""
+    cuda = f", CUDA {result['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in result else ""
     return (f"{label}: {times}  peak RSS {result['peak_rss_mb']:.0f} MB (before "
-            f"{result['rss_before_mb']:.0f} MB){eps} clusters={result['clusters']} "
+            f"{result['rss_before_mb']:.0f} MB{cuda}){eps} clusters={result['clusters']} "
             f"outliers={result['outliers']}{extra}")
 
 

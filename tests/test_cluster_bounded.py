@@ -10,12 +10,15 @@ import tracemalloc
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 from sklearn.cluster import DBSCAN
 from test_cluster_jaccard import blobs, dense_jaccard, reference_rho_eps
 
 from reidkit.cluster import bounded, collect
 from reidkit.cluster.bounded import Pairs, exact_overlap
 from reidkit.cluster.collect import RhoRule, cluster_rule
+from reidkit.cluster.jaccard import encode
+from reidkit.cluster.knn import knn
 from reidkit.cluster.labels import cluster_jaccard, pseudo_labels
 from reidkit.cluster.rerank_cluster import RerankRule, rerank_cluster, rerank_temporal_labels
 from reidkit.cluster.temporal import TemporalModel, Timeline, joint_distance
@@ -105,8 +108,8 @@ def tiny_blocks(monkeypatch):
     starts: list[int] = []
     original = bounded.upper_blocks
 
-    def spy(v, select, threshold):
-        for a, b, selected in original(v, select, threshold):
+    def spy(v, select, threshold, device=None):
+        for a, b, selected in original(v, select, threshold, device):
             if a == 0:  # a new run: keep the boundaries of the latest one
                 starts.clear()
             starts.append(a)
@@ -323,7 +326,7 @@ class _HandRule:
         return np.zeros(self.n)
 
 
-def _one_block(v, select, threshold):
+def _one_block(v, select, threshold, device=None):
     yield 0, v.shape[0], select(None, threshold())
 
 
@@ -412,3 +415,64 @@ def test_stale_thresholds_select_the_same(rho, monkeypatch):
         # the re-ranked values of the dense branch differ from the sparse one's by rounding only
         np.testing.assert_allclose(new_values, old_values, atol=1e-7)
     assert np.array_equal(_entries(stale[0])[1], _entries(expected[0])[1])  # Jaccard: exact
+
+
+def _noisy_encoding(n: int = 300) -> sp.csr_matrix:
+    x = noisy(n)
+    sims, rank = knn(x, 30)
+    return encode(x, sims, rank, 30, 6)
+
+
+def _products_match(v: sp.csr_matrix, device: torch.device) -> None:
+    """Every row block's product on `device` has scipy's stored entries and values."""
+    host, other = bounded.Products(v), bounded.Products(v, device)
+    schedule = bounded.block_schedule(v.shape[0])
+    assert len(schedule) > 5
+    for a, b, origin in schedule:
+        want = host.block(a, b, origin, host.tail(origin)).product
+        got = other.block(a, b, origin, other.tail(origin)).product
+        assert isinstance(got, sp.csr_matrix) and got.shape == want.shape
+        want.sort_indices()
+        got.sort_indices()
+        assert np.array_equal(got.indptr, want.indptr)
+        assert np.array_equal(got.indices, want.indices)
+        np.testing.assert_allclose(got.data, want.data, rtol=1e-12, atol=0)
+
+
+def test_torch_sparse_products_equal_scipy(monkeypatch):
+    monkeypatch.setattr(bounded, "BLOCK_PAIRS", 5000)
+    _products_match(_noisy_encoding(), torch.device("cpu"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+def test_cuda_products_equal_scipy(monkeypatch):
+    monkeypatch.setattr(bounded, "BLOCK_PAIRS", 5000)
+    _products_match(_noisy_encoding(), torch.device("cuda"))
+
+
+def test_products_run_on_cuda_when_present(monkeypatch):
+    assert bounded.product_device() == (torch.device("cuda") if torch.cuda.is_available()
+                                        else None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert bounded.product_device() == torch.device("cuda")
+
+
+def test_clustering_with_products_on_a_torch_device(tiny_blocks, monkeypatch):
+    """The whole bounded path with the block products in torch (as on CUDA) gives the dense
+    reference's labels and kept entries, for both rules and JVTC's."""
+    monkeypatch.setattr(bounded, "product_device", lambda: torch.device("cpu"))
+    x = noisy(300)
+    dense = dense_jaccard(x.astype(np.float64), 30, 6)
+    dense[dense < 1e-6] = 0
+    result = cluster_jaccard(x, eps=0.5)
+    assert np.array_equal(result.labels, dense_labels(dense, 0.5, 4))
+    check_kept(result, dense)
+    result = cluster_jaccard(x, rho=2e-2)
+    assert result.eps == pytest.approx(reference_rho_eps(dense, 2e-2), abs=1e-6)
+    assert np.array_equal(result.labels, dense_labels(dense, result.eps, 4))
+    check_kept(result, dense)
+    assert len(set(result.labels) - {-1}) > 1 and len(tiny_blocks) > 20
+    final = dense_rerank(squared_euclidean(x))
+    jvtc = rerank_cluster(x, rho=1.6e-3)
+    assert np.array_equal(jvtc.labels, dense_labels(final, jvtc.eps, 1))

@@ -12,6 +12,7 @@ m_ik = Σ_j min(V_ij, V_kj): one sparse product per row block (docs/clustering.m
 from __future__ import annotations
 
 import os
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,9 +21,11 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from reidkit import log
 from reidkit.cluster.jaccard import _ZERO, _pair_dots
+from reidkit.device import resolve_device
 
 BLOCK_PAIRS = 1 << 21  # pairs of one row block (rows × columns): bounds every per-block array
 WORKERS = min(4, len(os.sched_getaffinity(0)))  # threads for block products and verification
@@ -147,23 +150,69 @@ def block_schedule(n: int) -> list[tuple[int, int, int]]:
     return schedule
 
 
+def product_device() -> torch.device | None:
+    """CUDA when present: the block products run there. None on CPU, where scipy's product is
+    faster than torch's sparse kernels (docs/clustering.md)."""
+    device = resolve_device("auto")
+    return device if device.type == "cuda" else None
+
+
+def on_device(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
+    """`m` as a torch CSR tensor on `device` (int32 indices while they fit, as cuSPARSE likes)."""
+    index = np.int32 if max(m.nnz, *m.shape) < 2**31 else np.int64
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(index)), torch.from_numpy(m.indices.astype(index)),
+            torch.from_numpy(m.data), size=m.shape, device=device, check_invariants=False)
+
+
+def from_device(t: torch.Tensor) -> sp.csr_matrix:
+    """A torch CSR tensor as a scipy CSR matrix on the host."""
+    return sp.csr_matrix((t.values().cpu().numpy(), t.col_indices().cpu().numpy(),
+                          t.crow_indices().cpu().numpy()), shape=tuple(t.shape))
+
+
+class Products:
+    """The row blocks' products √V[a:b]·(√V[origin:])ᵀ, by scipy on the host or by torch sparse
+    on `device` (cuSPARSE on CUDA); the same stored entries and values either way."""
+
+    def __init__(self, v: sp.csr_matrix, device: torch.device | None = None):
+        self.root = sp.csr_matrix((np.sqrt(v.data), v.indices, v.indptr), shape=v.shape)
+        self.device = device
+
+    def tail(self, origin: int) -> sp.csr_matrix | torch.Tensor:
+        """(√V[origin:])ᵀ, where the products run."""
+        tail = self.root[origin:].T.tocsr()
+        return tail if self.device is None else on_device(tail, self.device)
+
+    def block(self, a: int, b: int, origin: int, tail: sp.csr_matrix | torch.Tensor) -> Block:
+        """Rows [a, b) against `tail` = self.tail(origin)."""
+        left = self.root[a:b]
+        if self.device is None:
+            return Block(a, b, origin, left @ tail)
+        return Block(a, b, origin, from_device(on_device(left, self.device) @ tail))
+
+
 def upper_blocks(v: sp.csr_matrix, select: Callable[[Block, float], T],
-                 threshold: Callable[[], float]) -> Iterator[tuple[int, int, T]]:
+                 threshold: Callable[[], float],
+                 device: torch.device | None = None) -> Iterator[tuple[int, int, T]]:
     """(a, b, select(block, t)) for every row block of BC_ik = Σ_j √(V_ij V_kj) ≥ m_ik over the
-    pairs whose encodings share a column, in order. The sparse products and `select` (a rule's
-    candidates; numpy and scipy release the GIL) run on WORKERS threads ahead of the consumer, so
-    at most WORKERS + 2 blocks are held at once. t = threshold() when the block is submitted, in
-    the consumer's thread, so the result does not depend on the threads' timing."""
+    pairs whose encodings share a column, in order. The sparse products (on `device` when given,
+    see `Products`) and `select` (a rule's candidates; numpy and scipy release the GIL) run on
+    WORKERS threads ahead of the consumer, so at most WORKERS + 2 blocks are held at once.
+    t = threshold() when the block is submitted, in the consumer's thread, so the result does not
+    depend on the threads' timing."""
     n = v.shape[0]
-    root = sp.csr_matrix((np.sqrt(v.data), v.indices, v.indptr), shape=v.shape)
+    products = Products(v, device)
+    tail_origin, tail = -1, None
     pending: deque[tuple[int, int, Future[T]]] = deque()
-    tail_origin, tail = -1, root
     schedule = block_schedule(n)
     with ThreadPoolExecutor(WORKERS) as pool, log.task("jaccard blocks", total=n) as progress:
         for index, (a, b, origin) in enumerate(schedule):
             if origin != tail_origin:
-                tail_origin, tail = origin, root[origin:].T.tocsr()
-            task = pool.submit(_selected, root, a, b, origin, tail, select, threshold())
+                tail_origin, tail = origin, products.tail(origin)
+            task = pool.submit(_selected, products, a, b, origin, tail, select, threshold())
             pending.append((a, b, task))
             while pending and (len(pending) > WORKERS or index == len(schedule) - 1):
                 first, last, future = pending.popleft()
@@ -171,10 +220,10 @@ def upper_blocks(v: sp.csr_matrix, select: Callable[[Block, float], T],
                 progress.advance(last - first)
 
 
-def _selected(root: sp.csr_matrix, a: int, b: int, origin: int, tail: sp.csr_matrix,
+def _selected(products: Products, a: int, b: int, origin: int, tail: sp.csr_matrix | torch.Tensor,
               select: Callable[[Block, float], T], threshold: float) -> T:
-    """One row block's product √V[a:b] · (√V[origin:])ᵀ, passed through `select`."""
-    return select(Block(a, b, origin, root[a:b] @ tail), threshold)
+    """One row block's product, passed through `select` (on a worker thread)."""
+    return select(products.block(a, b, origin, tail), threshold)
 
 
 @dataclass

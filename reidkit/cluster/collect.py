@@ -274,17 +274,18 @@ def cluster_rule(v: sp.csr_matrix, rule: Rule, chosen: Selection, min_samples: i
         clock.append(time.perf_counter())
         seconds[stage] = clock[-1] - clock[-2]
 
+    device = bounded.product_device()
     chosen.seed(rank, rule)
     lap("seed")
     # A block's candidates are selected ahead, with the threshold of its submission; thresholds
     # only fall, so `add` and `add_late` filter again with the current one.
-    for _, _, pairs in bounded.upper_blocks(v, rule.pairs, chosen.threshold):
+    for _, _, pairs in bounded.upper_blocks(v, rule.pairs, chosen.threshold, device):
         chosen.add(pairs, rule)
     lap("blocks")
     second = chosen.resolve(rule)
     lap("verify")
     if second:
-        for _, _, pairs in bounded.upper_blocks(v, rule.pairs, chosen.limit):
+        for _, _, pairs in bounded.upper_blocks(v, rule.pairs, chosen.limit, device):
             chosen.add_late(pairs, rule)
         lap("second pass")
     eps = chosen.finish(n, rule.absent_is_one)

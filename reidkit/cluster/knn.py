@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from reidkit.device import resolve_device
+
 _CHUNK = 2048
 
 
@@ -46,8 +48,7 @@ def _knn_faiss(faiss, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _knn_torch(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Chunked matmul + topk: memory is chunk × N, never N × N."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    base = torch.from_numpy(x).to(device)
+    base = torch.from_numpy(x).to(resolve_device("auto"))
     sims = np.empty((len(x), k), dtype=np.float32)
     idx = np.empty((len(x), k), dtype=np.int64)
     for start in range(0, len(x), _CHUNK):

@@ -37,16 +37,13 @@ from reidkit.cluster.jaccard import (
     expanded_sets,
 )
 from reidkit.cluster.knn import as_unit_rows
+from reidkit.device import resolve_device
 from reidkit.errors import ConfigError
 
 if TYPE_CHECKING:
     from reidkit.cluster.temporal import TemporalModel, Timeline
 
 JVTC_K1, JVTC_K2, JVTC_LAMBDA, JVTC_TEMPORAL_LAMBDA = 20, 6, 0.3, 0.5
-
-
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _rows_per_block(width: int) -> int:
@@ -72,7 +69,7 @@ class VisualDistance:
     def __init__(self, x: np.ndarray):
         self.x = x
         self.n = len(x)
-        self.device = _device()
+        self.device = resolve_device("auto")
         self.rows = torch.from_numpy(x).to(self.device)
         self.sims = np.zeros((self.n, 0), np.float32)
         self.rank = np.zeros((self.n, 0), np.int64)
