@@ -129,7 +129,7 @@ def run_jvtc(x: np.ndarray, rule: dict) -> dict:
 
 def run_train_joint(x: np.ndarray, rule: dict) -> dict:
     import reidkit.cluster.labels  # noqa: F401  (imported by the relabel: not part of its time)
-    from reidkit.train.joint import TrainJointConfig
+    from reidkit.stages.train_joint import TrainJointConfig
     from reidkit.train.joint_setup import cluster_memory
 
     t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """The paper's Table 3 in miniature: does GCL learn more than its warm-up, than more warm-up, and
 than contrast without generation? One synthetic set and one budget per seed (the demo's default
-preset, `reidkit.demo.PRESETS`), every row from the same warm-up and the same gen-warmup:
+preset, `reidkit.stages.demo.PRESETS`), every row from the same warm-up and the same gen-warmup:
 
     untrained · warm-up · warm-up continued for as many iterations as the joint stage (control)
     · contrast only (L_vi^woGAN) · the same with traditional augmentation · + L_gan only
@@ -33,11 +33,13 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from reidkit.baselines.engine import run_warmup
 from reidkit.data.datasets import load_dataset
 from reidkit.data.image_dataset import ImageDataset
 from reidkit.data.transforms import test_transform
-from reidkit.demo import (
+from reidkit.device import tune_cpu_allocator
+from reidkit.evaluation.engine import evaluate_features, scores_of
+from reidkit.runs import load_stage, stage_path
+from reidkit.stages.demo import (
     PRESETS,
     STAGES,
     DemoConfig,
@@ -46,11 +48,9 @@ from reidkit.demo import (
     demo_warmup_config,
     untrained_scores,
 )
-from reidkit.device import tune_cpu_allocator
-from reidkit.evaluation.engine import evaluate_features, scores_of
-from reidkit.evaluation.run import EvalConfig, run_eval
-from reidkit.runs import load_stage, stage_path
-from reidkit.train.joint import run_train_joint
+from reidkit.stages.eval import EvalConfig, run_eval
+from reidkit.stages.train_joint import run_train_joint
+from reidkit.stages.warmup import run_warmup
 
 JOINT_ROWS: dict[str, dict[str, Any]] = {
     "contrast only (woGAN)": {"no_gan": True},

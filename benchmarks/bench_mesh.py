@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from reidkit import log
-from reidkit.body.mesh_stage import MeshConfig, run_mesh
-from reidkit.data.synth import SynthConfig, run_synth
+from reidkit.stages.mesh import MeshConfig, run_mesh
+from reidkit.stages.synth import SynthConfig, run_synth
 
 
 def main() -> None:

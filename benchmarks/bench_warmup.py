@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from reidkit.baselines.engine import run_warmup, warmup_config
 from reidkit.data.datasets import load_dataset
 from reidkit.device import seed_everything
 from reidkit.evaluation.engine import evaluate_model
 from reidkit.models.identity import IdentityEncoder
+from reidkit.stages.warmup import run_warmup, warmup_config
 
 # Short-run settings (the paper's schedules are far longer): relabel every epoch, JVTC's global
 # term from epoch 1, no ICE lr warm-up, ICE and Cluster-Contrast eps 0.45 and P×K 4×4, ICE's EMA

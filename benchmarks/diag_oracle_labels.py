@@ -23,9 +23,9 @@ from sklearn.metrics import normalized_mutual_info_score
 
 import reidkit.baselines.ice as ice
 import reidkit.baselines.mmcl as mmcl
-from reidkit.baselines.engine import run_warmup, warmup_config
 from reidkit.data.datasets import load_dataset
 from reidkit.device import seed_everything
+from reidkit.stages.warmup import run_warmup, warmup_config
 
 
 def patch_ice(pids: np.ndarray, use_true: bool) -> None:

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from reidkit.cluster.run import ClusterConfig, run_cluster
 from reidkit.commands._cli import (
     DataRootOpt,
     DatasetOpt,
@@ -19,6 +18,7 @@ from reidkit.commands._cli import (
     user_errors,
 )
 from reidkit.config import resolve_config
+from reidkit.stages.cluster import ClusterConfig, run_cluster
 
 DIAGNOSTIC = "diagnostic (uses ground truth)"
 

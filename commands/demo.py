@@ -17,7 +17,7 @@ from reidkit.commands._cli import (
     user_errors,
 )
 from reidkit.config import resolve_config
-from reidkit.demo import DemoConfig, run_demo
+from reidkit.stages.demo import DemoConfig, run_demo
 
 SHOWN = ("mAP", "rank1", "rank5", "mINP")
 

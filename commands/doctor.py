@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from reidkit.commands._cli import JsonOpt, out, print_json, print_table, user_errors
-from reidkit.doctor import run_doctor
+from reidkit.stages.doctor import run_doctor
 
 COLUMNS = ["", "status", "found"]
 

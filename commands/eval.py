@@ -23,7 +23,7 @@ from reidkit.commands._cli import (
 )
 from reidkit.config import resolve_config
 from reidkit.evaluation.engine import SCORE_KEYS
-from reidkit.evaluation.run import EvalConfig, run_eval
+from reidkit.stages.eval import EvalConfig, run_eval
 
 COLUMNS = ("", "mAP", "R1", "R5", "R10", "mINP")
 

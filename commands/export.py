@@ -9,7 +9,7 @@ import typer
 
 from reidkit.commands._cli import JsonOpt, parse_size, print_json, print_table, user_errors
 from reidkit.config import resolve_config
-from reidkit.export import ExportConfig, run_export
+from reidkit.stages.export import ExportConfig, run_export
 
 
 @user_errors

@@ -99,7 +99,7 @@ def run(
 ) -> None:
     """Train E_str, G and D with L_gan against the frozen E_id (GCL stage 2)."""
     from reidkit.config import resolve_config
-    from reidkit.train.gen_warmup import GenWarmupConfig, run_gen_warmup
+    from reidkit.stages.gen_warmup import GenWarmupConfig, run_gen_warmup
 
     cfg = resolve_config(
         GenWarmupConfig,

@@ -69,7 +69,7 @@ def run(
 ) -> None:
     """Generate novel views, structure swaps or identity interpolations."""
     from reidkit.errors import ConfigError
-    from reidkit.generate.run import GenerateConfig, run_generate
+    from reidkit.stages.generate import GenerateConfig, run_generate
 
     if swap and interpolate:
         raise ConfigError("--swap and --interpolate are separate figures", fix="pass one of them")

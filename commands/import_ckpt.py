@@ -47,7 +47,7 @@ def run(
     json_out: JsonOpt = False,
 ) -> None:
     """Import the authors' GCL checkpoints as a reidkit stage checkpoint."""
-    from reidkit.models.import_gcl import run_import
+    from reidkit.stages.import_ckpt import run_import
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown --format '{fmt}'", fix=f"choose one of {', '.join(FORMATS)}")

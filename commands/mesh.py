@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from reidkit.body.mesh_stage import MeshConfig, run_mesh
 from reidkit.commands._cli import (
     ConfigOpt,
     DataRootOpt,
@@ -21,6 +20,7 @@ from reidkit.commands._cli import (
     user_errors,
 )
 from reidkit.config import resolve_config
+from reidkit.stages.mesh import MeshConfig, run_mesh
 
 
 @user_errors

@@ -20,7 +20,7 @@ from reidkit.commands._cli import (
 from reidkit.config import resolve_config
 from reidkit.errors import ConfigError
 from reidkit.scoring import table
-from reidkit.scoring.engine import ScoreGenConfig, run_score_gen
+from reidkit.stages.score_gen import ScoreGenConfig, run_score_gen
 
 
 def parse_generated(items: list[str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ import typer
 
 from reidkit.commands._cli import JsonOpt, parse_size, print_json, print_table, user_errors
 from reidkit.config import resolve_config
-from reidkit.data.synth import SynthConfig, run_synth
+from reidkit.stages.synth import SynthConfig, run_synth
 
 
 @user_errors

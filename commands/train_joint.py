@@ -144,7 +144,7 @@ def run(
     """Joint generative + contrastive training (GCL) from the run's gen-warmup checkpoint."""
     from reidkit.config import resolve_config
     from reidkit.errors import ConfigError
-    from reidkit.train.joint import TrainJointConfig, run_train_joint
+    from reidkit.stages.train_joint import TrainJointConfig, run_train_joint
 
     if run_dir is None and config is None:
         raise ConfigError(

@@ -213,7 +213,7 @@ def run(
 ) -> None:
     """Warm up the identity encoder E_id with a baseline: JVTC, JVTC+, ICE, MMCL, Cluster-Contrast
     (+ UDA source)."""
-    from reidkit.baselines.engine import run_warmup, warmup_config
+    from reidkit.stages.warmup import run_warmup, warmup_config
 
     cfg = warmup_config(
         config,

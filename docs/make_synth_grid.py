@@ -12,9 +12,9 @@ from pathlib import Path
 from PIL import Image
 
 from reidkit import log
-from reidkit.body.mesh_stage import MeshConfig, render_folders, run_mesh
 from reidkit.data.datasets import load_dataset
-from reidkit.data.synth import SynthConfig, run_synth
+from reidkit.stages.mesh import MeshConfig, render_folders, run_mesh
+from reidkit.stages.synth import SynthConfig, run_synth
 
 ROWS = 4
 H, W = 128, 64

@@ -155,3 +155,12 @@ def require_stage(run_dir: str | Path, stage: str, produced_by: str) -> Path:
             fix=f"run `reidkit {produced_by}` for this run first (or pass the checkpoint by path)",
         )
     return path
+
+
+def checkpoint_size(info: dict[str, Any]) -> tuple[int, int] | None:
+    """The input size (h, w) a reidkit stage checkpoint was trained at, if it records one."""
+    stage = info.get("stage")
+    size = (stage or {}).get("config", {}).get("size")
+    if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) for v in size):
+        return int(size[0]), int(size[1])
+    return None

@@ -43,7 +43,7 @@ def synth_root(tmp_path_factory):
     """A tiny `reidkit synth` dataset in the Market-1501 layout (8 ids: 4 train with 16 images,
     4 test with 8 query + 8 gallery; 2 cameras; 64x32 images) plus its body_params.npz.
     Read it with `load_dataset("market", synth_root)`. Built once per session; do not modify."""
-    from reidkit.data.synth import SynthConfig, run_synth
+    from reidkit.stages.synth import SynthConfig, run_synth
 
     log.set_quiet(True)
     out = tmp_path_factory.mktemp("shared") / "synth"
@@ -56,7 +56,7 @@ def mesh_root(tmp_path_factory, synth_root):
     """The 8 grey renders (render/, render_45/ … render_315/, 64x32) of every `synth_root`
     image under train/ and test/ (query + gallery), rendered from its ground-truth parameters
     with the procedural body. Built once per session; do not modify."""
-    from reidkit.body.mesh_stage import MeshConfig, run_mesh
+    from reidkit.stages.mesh import MeshConfig, run_mesh
 
     log.set_quiet(True)
     out = tmp_path_factory.mktemp("shared") / "mesh"

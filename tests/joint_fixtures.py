@@ -108,7 +108,7 @@ def ddp_worker(rank: int, world: int, phases: list[tuple[int, dict]], out_dir: s
     import os
 
     from reidkit import log
-    from reidkit.train.joint import TrainJointConfig, run_train_joint
+    from reidkit.stages.train_joint import TrainJointConfig, run_train_joint
 
     torch.set_num_threads(1)
     log.set_quiet(True)

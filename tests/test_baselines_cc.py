@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 from reidkit.baselines import cc
 from reidkit.baselines.cc import ClusterContrast
 from reidkit.baselines.config import CCConfig
-from reidkit.baselines.engine import run_warmup, warmup_config
 from reidkit.baselines.losses import centroid_contrast_loss, centroid_update
 from reidkit.commands.app import app
 from reidkit.data.records import ImageRecord
@@ -29,6 +28,7 @@ from reidkit.models.identity import IdentityEncoder
 from reidkit.models.loading import identity_encoder_from_state, load_identity_encoder
 from reidkit.models.pooling import GeM
 from reidkit.runs import load_stage
+from reidkit.stages.warmup import run_warmup, warmup_config
 
 runner = CliRunner()
 SMALL = {

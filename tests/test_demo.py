@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from reidkit.baselines.config import CCConfig, ICEConfig, JVTCConfig
 from reidkit.commands.app import app
-from reidkit.demo import PRESETS, DemoConfig, DemoPaths, demo_warmup_config, run_demo
 from reidkit.errors import ConfigError
+from reidkit.stages.demo import PRESETS, DemoConfig, DemoPaths, demo_warmup_config, run_demo
 
 
 def test_quick_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:

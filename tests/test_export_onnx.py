@@ -16,9 +16,9 @@ from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
 from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.onnx_model import load_onnx_encoder
-from reidkit.export import ExportConfig, run_export
 from reidkit.models.identity import IdentityEncoder
 from reidkit.runs import save_stage
+from reidkit.stages.export import ExportConfig, run_export
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

@@ -19,15 +19,15 @@ from reidkit.data.mesh_pairs import ANGLES, MeshPairDataset
 from reidkit.errors import DatasetError
 from reidkit.models.identity import IdentityEncoder
 from reidkit.runs import load_stage
-from reidkit.train import gen_warmup
-from reidkit.train.gan import gan_step
-from reidkit.train.gen_warmup import (
+from reidkit.stages import gen_warmup
+from reidkit.stages.gen_warmup import (
     GenWarmupConfig,
     _prepare_models,
     build_gan,
     build_optimizers,
     run_gen_warmup,
 )
+from reidkit.train.gan import gan_step
 
 SIZE = (40, 40)
 FAST = ["--batch", "2", "--iters-per-epoch", "1", "--device", "cpu"]

@@ -27,10 +27,10 @@ from reidkit.data.datasets import load_dataset  # noqa: E402
 from reidkit.data.mesh_pairs import MeshPairDataset, new_view_angles  # noqa: E402
 from reidkit.errors import ConfigError, DatasetError  # noqa: E402
 from reidkit.runs import load_stage, save_stage  # noqa: E402
+from reidkit.stages.gen_warmup import GenWarmupConfig, _resolve  # noqa: E402
+from reidkit.stages.train_joint import TrainJointConfig, run_train_joint  # noqa: E402
 from reidkit.train import joint_setup as setup  # noqa: E402
 from reidkit.train.distributed import DistContext  # noqa: E402
-from reidkit.train.gen_warmup import GenWarmupConfig, _resolve  # noqa: E402
-from reidkit.train.joint import TrainJointConfig, run_train_joint  # noqa: E402
 
 runner = CliRunner()
 TINY = dict(eps=0.6, k1=6, k2=2, min_samples=2, batch_size=2, device="cpu", workers=0)

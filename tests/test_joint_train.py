@@ -19,7 +19,7 @@ from reidkit import log, metrics_log  # noqa: E402
 from reidkit.commands.app import app  # noqa: E402
 from reidkit.models.loading import load_identity_encoder  # noqa: E402
 from reidkit.runs import load_stage  # noqa: E402
-from reidkit.train.joint import TrainJointConfig, run_train_joint  # noqa: E402
+from reidkit.stages.train_joint import TrainJointConfig, run_train_joint  # noqa: E402
 
 TINY = dict(eps=0.6, k1=6, k2=2, min_samples=2, batch_size=2, device="cpu", workers=0)
 

@@ -10,12 +10,19 @@ import dataclasses
 
 import pytest
 
-from reidkit.baselines.engine import initial_encoder, run_warmup
 from reidkit.data.datasets import load_dataset
-from reidkit.data.synth import run_synth
-from reidkit.demo import PRESETS, DemoConfig, DemoPaths, demo_warmup_config, run_demo, synth_config
 from reidkit.evaluation.engine import evaluate_model
 from reidkit.models.loading import load_identity_encoder
+from reidkit.stages.demo import (
+    PRESETS,
+    DemoConfig,
+    DemoPaths,
+    demo_warmup_config,
+    run_demo,
+    synth_config,
+)
+from reidkit.stages.synth import run_synth
+from reidkit.stages.warmup import initial_encoder, run_warmup
 
 GUARD = dataclasses.replace(PRESETS["default"], size=(64, 32), warmup_epochs=3, warmup_iters=30)
 SEED = 5

@@ -161,8 +161,8 @@ def test_crop_is_padded_to_a_centred_square():
 def test_mesh_with_hmr_skips_and_lists_unreadable_images(tmp_path, synth_root, spin_checkpoint):
     """HMR path end to end on a 4-image dataset where one train file is truncated and one is not
     an image at all: both are listed, the others rendered, the run succeeds."""
-    from reidkit.body.mesh_stage import MeshConfig, run_mesh
     from reidkit.body.params import load_body_params
+    from reidkit.stages.mesh import MeshConfig, run_mesh
 
     root = tmp_path / "data"
     for folder in ("bounding_box_train", "query", "bounding_box_test"):

@@ -11,9 +11,9 @@ from PIL import Image
 from pytorch_fid.fid_score import calculate_frechet_distance, get_activations
 
 from reidkit.scoring.activations import compute_activations, folder_activations
-from reidkit.scoring.engine import ScoreGenConfig, run_score_gen
 from reidkit.scoring.images import list_images
 from reidkit.scoring.inception import build_inception, describe_network
+from reidkit.stages.score_gen import ScoreGenConfig, run_score_gen
 
 
 def _folder(root: Path, pids: range, per_id: int, seed: int) -> Path:
@@ -120,7 +120,7 @@ def test_repeated_table_uses_the_cache(tmp_path, monkeypatch):
     def failing(info):
         raise AssertionError("network built although everything is cached")
 
-    monkeypatch.setattr("reidkit.scoring.engine.build_inception", failing)
+    monkeypatch.setattr("reidkit.stages.score_gen.build_inception", failing)
     second = run_score_gen(config)
     assert [r["fid"] for r in second["rows"]] == [r["fid"] for r in first["rows"]]
     assert all(r["from_cache"] for r in second["rows"])

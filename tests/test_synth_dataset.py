@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from reidkit.body.params import load_body_params
 from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
-from reidkit.data.synth import SynthConfig, run_synth
-from reidkit.data.synth_look import SCENE_FIELDS, blend_cameras, sample_cameras
 from reidkit.errors import ConfigError
+from reidkit.stages.synth import SynthConfig, run_synth
+from reidkit.synth.look import SCENE_FIELDS, blend_cameras, sample_cameras
 
 NAME = re.compile(r"^(\d{4})_c(\d)s(\d)_(\d{6})_(\d{2})\.jpg$")
 FOLDERS = ("bounding_box_train", "query", "bounding_box_test")

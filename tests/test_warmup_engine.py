@@ -16,14 +16,14 @@ from reid_trees import TINY_WARMUP, make_two_colour_market
 from typer.testing import CliRunner
 
 from reidkit import metrics_log
-from reidkit.baselines import engine
-from reidkit.baselines.engine import run_warmup, warmup_config
 from reidkit.cluster import one_camera_share
 from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
 from reidkit.errors import ConfigError
 from reidkit.models.loading import load_identity_encoder
 from reidkit.runs import load_stage, read_manifest
+from reidkit.stages import warmup as engine
+from reidkit.stages.warmup import run_warmup, warmup_config
 
 runner = CliRunner()
 SMALL = TINY_WARMUP

@@ -21,7 +21,7 @@ from reidkit.data.mesh_pairs import ANGLES, MeshPairDataset
 from reidkit.device import resolve_device
 from reidkit.evaluation.engine import evaluate_features, scores_of
 from reidkit.evaluation.features import extract_features
-from reidkit.generate.run import load_generator
+from reidkit.models.loading import load_generator
 
 
 @torch.no_grad()

@@ -1,1 +1,1 @@
-"""reidkit.generate."""
+"""Generated views as pictures: tensors to uint8 images and contact sheets."""

@@ -8,9 +8,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from reidkit.errors import CheckpointError
+from reidkit.models.generator import Generator, id_chunk_of
 from reidkit.models.identity import IdentityEncoder, encoder_shape
+from reidkit.models.structure import StructureEncoder
 from reidkit.runs import is_stage_checkpoint, load_checkpoint_file
 
 try:  # NumPy ≥ 2
@@ -161,3 +164,22 @@ def load_identity_encoder(path: str | Path) -> tuple[IdentityEncoder, dict[str, 
         "stage": obj if is_stage_checkpoint(obj) else None,
     }
     return model, info
+
+
+def load_generator(path: Path) -> tuple[dict[str, nn.Module], dict[str, Any]]:
+    """E_id, E_str and G (eval mode) from a gen-warmup, train-joint or imported checkpoint."""
+    E_id, info = load_identity_encoder(path)
+    state = info.get("stage")
+    if state is None or "G" not in state["models"] or "E_str" not in state["models"]:
+        stage = state["stage"] if state else "a plain E_id state dict"
+        raise CheckpointError(
+            f"checkpoint holds no generator ({stage})", path=path,
+            fix="pass gen-warmup.pt, train-joint.pt or a file written by `reidkit import`",
+        )
+    G = Generator(id_chunk=id_chunk_of(state["models"]["G"]))
+    if G.part_dim != E_id.part_dim:
+        raise CheckpointError("the generator does not fit the checkpoint's E_id", path=path)
+    E_str = StructureEncoder()
+    G.load_state_dict(state["models"]["G"])
+    E_str.load_state_dict(state["models"]["E_str"])
+    return {"E_id": E_id.eval(), "E_str": E_str.eval(), "G": G.eval()}, state

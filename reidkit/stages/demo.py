@@ -17,22 +17,22 @@ from typing import Any
 
 from reidkit import log
 from reidkit.baselines.config import WarmupConfig
-from reidkit.baselines.engine import initial_encoder, run_warmup, warmup_config
-from reidkit.body.mesh_stage import MeshConfig, run_mesh
 from reidkit.body.params import FILE_NAME
 from reidkit.data.datasets import load_dataset
-from reidkit.data.synth import SynthConfig, run_synth
 from reidkit.errors import ConfigError
 from reidkit.evaluation.engine import evaluate_model, scores_of
 from reidkit.evaluation.novel_views import evaluate_generated_queries
-from reidkit.evaluation.run import EvalConfig, run_eval
-from reidkit.generate.run import GenerateConfig, run_generate
 from reidkit.io import save_json
 from reidkit.runs import load_stage, stage_path
-from reidkit.scoring.engine import ScoreGenConfig, run_score_gen
 from reidkit.scoring.inception import hub_weights_path
-from reidkit.train.gen_warmup import GenWarmupConfig, run_gen_warmup
-from reidkit.train.joint import TrainJointConfig, run_train_joint
+from reidkit.stages.eval import EvalConfig, run_eval
+from reidkit.stages.gen_warmup import GenWarmupConfig, run_gen_warmup
+from reidkit.stages.generate import GenerateConfig, run_generate
+from reidkit.stages.mesh import MeshConfig, run_mesh
+from reidkit.stages.score_gen import ScoreGenConfig, run_score_gen
+from reidkit.stages.synth import SynthConfig, run_synth
+from reidkit.stages.train_joint import TrainJointConfig, run_train_joint
+from reidkit.stages.warmup import initial_encoder, run_warmup, warmup_config
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,10 @@ from reidkit.data.mesh_pairs import ANGLES, MESH_SPLIT, MeshPairDataset
 from reidkit.data.records import ImageRecord
 from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.device import resolve_device
-from reidkit.errors import CheckpointError, ConfigError, DatasetError
+from reidkit.errors import ConfigError, DatasetError
 from reidkit.generate.images import grid, mesh_to_uint8, to_uint8
 from reidkit.io import save_image, save_json
-from reidkit.models.generator import Generator, id_chunk_of
-from reidkit.models.loading import load_identity_encoder
-from reidkit.models.structure import StructureEncoder
+from reidkit.models.loading import load_generator
 
 SPLITS = ("train", "query", "gallery", "test")
 
@@ -49,25 +47,6 @@ class GenerateConfig:
     batch_size: int = 16
     sheet_rows: int = 8
     device: str = "auto"
-
-
-def load_generator(path: Path) -> tuple[dict[str, nn.Module], dict[str, Any]]:
-    """E_id, E_str and G (eval mode) from a gen-warmup, train-joint or imported checkpoint."""
-    E_id, info = load_identity_encoder(path)
-    state = info.get("stage")
-    if state is None or "G" not in state["models"] or "E_str" not in state["models"]:
-        stage = state["stage"] if state else "a plain E_id state dict"
-        raise CheckpointError(
-            f"checkpoint holds no generator ({stage})", path=path,
-            fix="pass gen-warmup.pt, train-joint.pt or a file written by `reidkit import`",
-        )
-    G = Generator(id_chunk=id_chunk_of(state["models"]["G"]))
-    if G.part_dim != E_id.part_dim:
-        raise CheckpointError("the generator does not fit the checkpoint's E_id", path=path)
-    E_str = StructureEncoder()
-    G.load_state_dict(state["models"]["G"])
-    E_str.load_state_dict(state["models"]["E_str"])
-    return {"E_id": E_id.eval(), "E_str": E_str.eval(), "G": G.eval()}, state
 
 
 def _resolve(config: GenerateConfig, state: dict[str, Any]) -> GenerateConfig:

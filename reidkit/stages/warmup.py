@@ -1,4 +1,4 @@
-"""The warm-up engine: `run_warmup(config)` trains E_id with a baseline (optionally after supervised
+"""`reidkit warmup`: `run_warmup(config)` trains E_id with a baseline (optionally after supervised
 source pre-training), checkpoints every epoch to `<out>/warmup.pt` and resumes exactly.
 
 Exact resumption: every epoch reseeds Python/NumPy/torch from (seed, epoch) and draws its batches

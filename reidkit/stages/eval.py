@@ -24,6 +24,7 @@ from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.onnx_model import load_onnx_encoder, onnx_size
 from reidkit.evaluation.rank_figures import write_rank_figures
 from reidkit.models.loading import load_identity_encoder
+from reidkit.runs import checkpoint_size
 
 
 @dataclass
@@ -46,15 +47,6 @@ class EvalConfig:
     show_ranks_worst: bool = False
     out_dir: Path | None = None
     seed: int = 0
-
-
-def checkpoint_size(info: dict[str, Any]) -> tuple[int, int] | None:
-    """The input size (h, w) a reidkit stage checkpoint was trained at, if it records one."""
-    stage = info.get("stage")
-    size = (stage or {}).get("config", {}).get("size")
-    if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) for v in size):
-        return int(size[0]), int(size[1])
-    return None
 
 
 def _check(config: EvalConfig) -> None:

@@ -14,10 +14,10 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from reidkit.body.model import faces_tensor, load_body_model, pose_body
-from reidkit.data.synth_look import CameraLook, IdentityLook, background
 from reidkit.render.camera import fit_camera
 from reidkit.render.rasterize import rasterize
 from reidkit.render.shading import interpolate, vertex_normals
+from reidkit.synth.look import CameraLook, IdentityLook, background
 
 HEAD, NECK = {15}, {12}
 TORSO = {0, 3, 6, 9, 13, 14}

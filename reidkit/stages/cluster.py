@@ -17,12 +17,13 @@ from reidkit.cluster.temporal import dataset_timelines, temporal_pseudo_labels
 from reidkit.config import config_to_dict
 from reidkit.data.datasets import load_dataset
 from reidkit.data.records import SPLITS, ImageRecord
+from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.device import resolve_device
 from reidkit.errors import ConfigError, DatasetError
 from reidkit.evaluation.features import extract_features
-from reidkit.evaluation.run import DEFAULT_SIZE, checkpoint_size
 from reidkit.io import save_text
 from reidkit.models.loading import load_identity_encoder
+from reidkit.runs import checkpoint_size
 
 
 @dataclass

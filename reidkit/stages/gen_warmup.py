@@ -1,5 +1,6 @@
-"""gen-warmup: train E_str, G and D with L_gan while the warmed-up E_id stays frozen (eval mode,
-no optimiser step; gradients still flow through it into G). Writes `gen-warmup.pt` every epoch."""
+"""`reidkit gen-warmup`: train E_str, G and D with L_gan while the warmed-up E_id stays frozen
+(eval mode, no optimiser step; gradients still flow through it into G). Writes `gen-warmup.pt`
+every epoch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The mesh stage: body parameters for every image (HMR, or given with --smpl-params), then 8 grey
+"""`reidkit mesh`: body parameters for every image (HMR, or given with --smpl-params), then 8 grey
 renders each (the original view and the body turned about the vertical axis), in the layout the
 reference implementation uses: `<out>/{train,test}/render[_<deg>]/<name>.jpg`.
 

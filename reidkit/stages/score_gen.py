@@ -1,4 +1,4 @@
-"""`run_score_gen`: the paper's Table 4 for any set of generated folders: FID against all real
+"""`reidkit score-gen`: the paper's Table 4 for any set of generated folders: FID against all real
 images (DG-Net protocol), intra-class SSIM, and an optional real-vs-real reference row."""
 
 from __future__ import annotations

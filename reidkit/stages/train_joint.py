@@ -1,4 +1,4 @@
-"""train-joint: GCL's joint generative and contrastive stage, continuing from gen-warmup.pt.
+"""`reidkit train-joint`: GCL's joint generative and contrastive stage, from gen-warmup.pt.
 
 Every epoch: cluster the memory bank into pseudo identities (k-reciprocal Jaccard + DBSCAN, eps
 fixed or by the rho rule; JVTC+ adds the joint visual-temporal distance), drop the outliers, then

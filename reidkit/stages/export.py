@@ -21,10 +21,10 @@ from torch import nn
 from reidkit import log
 from reidkit.data.transforms import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD
 from reidkit.errors import ConfigError, MissingPackageError
-from reidkit.evaluation.run import checkpoint_size
 from reidkit.io import atomic_path
 from reidkit.models.identity import IdentityEncoder
 from reidkit.models.loading import load_identity_encoder
+from reidkit.runs import checkpoint_size
 
 INPUT, OUTPUT = "images", "features"
 MIN_OPSET = 9  # the first opset with every operator E_id needs (expand for the L2 norm)

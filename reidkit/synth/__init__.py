@@ -1,0 +1,1 @@
+"""Synthetic people for `reidkit synth`: their looks, the renderer, and the plan of every image."""
