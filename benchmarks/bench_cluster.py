@@ -29,6 +29,7 @@ memory is not counted there).
     .venv/bin/python benchmarks/bench_cluster.py --cases market \
         --methods ours,dense,jvtc,train-joint
     .venv/bin/python benchmarks/bench_cluster.py --cases msmt,100k --methods ours
+    .venv/bin/python benchmarks/bench_cluster.py --cases market --methods ours --torch-products
 """
 
 from __future__ import annotations
@@ -204,11 +205,15 @@ def run_dense(x: np.ndarray, rule: dict) -> dict:
 METHODS = {"ours": run_ours, "dense": run_dense, "jvtc": run_jvtc, "train-joint": run_train_joint}
 
 
-def worker(path: str, method: str, rule: dict, labels_out: str) -> None:
+def worker(path: str, method: str, rule: dict, labels_out: str, torch_products: bool) -> None:
     """One measurement in this (fresh) process; prints one JSON line."""
     import torch
 
     from reidkit import log
+    from reidkit.cluster import bounded
+
+    if torch_products:
+        bounded.product_device = lambda: torch.device("cpu")
 
     torch.set_num_threads(2)
     log.set_quiet(True)
@@ -245,12 +250,16 @@ def main() -> None:
                         help="comma list of ours, dense, jvtc, train-joint")
     parser.add_argument("--rules", default="eps=0.55,rho=0.002",
                         help="eps rules of ours and dense: eps=R and/or rho=R")
+    parser.add_argument("--torch-products", action="store_true",
+                        help="row blocks' products through torch sparse on the CPU (the CUDA "
+                             "route) instead of scipy")
     parser.add_argument("--worker", nargs=3, metavar=("FEATURES", "METHOD", "RULE"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--labels-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker[0], args.worker[1], json.loads(args.worker[2]), args.labels_out)
+        worker(args.worker[0], args.worker[1], json.loads(args.worker[2]), args.labels_out,
+               args.torch_products)
         return
     root = Path(__file__).resolve().parent.parent
     scratch = Path(os.environ.get("TMPDIR", "/tmp"))
@@ -271,7 +280,8 @@ def main() -> None:
                     name = ",".join(f"{k}={v}" for k, v in rule.items()) or "default"
                     out = scratch / f"bench_cluster_{n}_{family}_{method}_{name}.npy"
                     cmd = [sys.executable, __file__, "--worker", str(path), method,
-                           json.dumps(rule), "--labels-out", str(out)]
+                           json.dumps(rule), "--labels-out", str(out),
+                           *(["--torch-products"] if args.torch_products else [])]
                     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
                     label = f"{case:>6} N={n:>6} {family:>5} {method:>11} {name:>10}"
                     if proc.returncode != 0:
