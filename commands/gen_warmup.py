@@ -63,8 +63,10 @@ def run(
     data_root: Annotated[Path | None, typer.Option("--data-root", help=HELP["data-root"])] = None,
     size: Annotated[str | None, typer.Option("--size", help=HELP["size"])] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help=HELP["epochs"])] = None,
-    batch: Annotated[
-        int | None, typer.Option("--batch", help="Batch size (default 16, the paper's).")
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", "--batch",
+                     help="Images per batch (default 16, the paper's); --batch is the old name."),
     ] = None,
     iters_per_epoch: Annotated[
         int | None,
@@ -111,7 +113,7 @@ def run(
         data_root=data_root,
         size=parse_size(size) if size else None,
         epochs=epochs,
-        batch_size=batch,
+        batch_size=batch_size,
         iters_per_epoch=iters_per_epoch,
         lr=lr,
         preset=preset,

@@ -30,7 +30,7 @@ from reidkit.stages.gen_warmup import (
 from reidkit.train.gan import gan_step
 
 SIZE = (40, 40)
-FAST = ["--batch", "2", "--iters-per-epoch", "1", "--device", "cpu"]
+FAST = ["--batch-size", "2", "--iters-per-epoch", "1", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")

@@ -120,7 +120,7 @@ def test_cli_gan_run_hands_over_and_resumes(tiny, tmp_path):
     make_warmup(run, tiny / "data")
     runner = CliRunner()
     made = runner.invoke(app, ["gen-warmup", "--run", str(run), "--mesh-root", str(tiny / "mesh"),
-                               "--batch", "2", "--iters-per-epoch", "1", "--epochs", "1",
+                               "--batch-size", "2", "--iters-per-epoch", "1", "--epochs", "1",
                                "--device", "cpu", "--workers", "0"])
     assert made.exit_code == 0, made.output
     toml = tmp_path / "joint.toml"
