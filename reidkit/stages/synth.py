@@ -20,6 +20,7 @@ import numpy as np
 
 from reidkit.body.params import FILE_NAME, save_body_params
 from reidkit.config import config_to_dict
+from reidkit.data.market import SPLIT_FOLDERS
 from reidkit.errors import ConfigError
 from reidkit.io import save_json
 from reidkit.synth.look import (
@@ -27,7 +28,7 @@ from reidkit.synth.look import (
     sample_cameras,
     sample_identities,
 )
-from reidkit.synth.plan import SPLIT_FOLDERS, plan_images, render_all, single_camera_queries
+from reidkit.synth.plan import plan_images, render_all, single_camera_queries
 from reidkit.synth.render import SynthRenderer
 
 
