@@ -2,28 +2,106 @@
 
 A stage checkpoint is a single `torch.save` file holding only tensors and plain Python values
 (so it loads with `weights_only=True`): format tag and version, stage name, model and optimiser
-state dicts, epoch/iteration, the resolved config, the dataset fingerprint, metrics, and the path
-and SHA-256 of its parent checkpoint. A run folder keeps one file per stage (`warmup.pt`,
-`gen-warmup.pt`, `train-joint.pt`) and a `manifest.json` listing the stages done.
+state dicts, epoch/iteration, the resolved config, the dataset fingerprint, metrics, the path
+and SHA-256 of its parent checkpoint, and the `Handoff` record: what the next stage needs to know
+(every stage writes it, every stage reads it with `read_handoff`; nothing else digs in another
+stage's config). A run folder keeps one file per stage (`warmup.pt`, `gen-warmup.pt`,
+`train-joint.pt`) and a `manifest.json` listing the stages done.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from reidkit import __version__
+from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.errors import CheckpointError
 from reidkit.io import save_json, save_torch
 
 FORMAT = "reidkit-stage"
 FORMAT_VERSION = 1
 STAGES = ("warmup", "gen-warmup", "train-joint", "import")
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """What a stage tells the stages after it: the data, E_id's shape and input size, how the
+    run was warmed up, and (from gen-warmup on) the GAN settings train-joint continues with."""
+
+    dataset: str | None = None
+    data_root: str | None = None
+    camera_regex: str | None = None
+    mesh_root: str | None = None
+    size: tuple[int, int] | None = None
+    arch: str | None = None
+    embed_dim: int | None = None
+    pooling: str | None = None
+    baseline: str | None = None
+    temporal: bool = False  # JVTC+: clustering uses the joint visual-temporal model
+    preset: str | None = None
+    feat_variant: str | None = None
+    gan_type: str | None = None
+    gan_weights: tuple[float, float, float] | None = None  # lambda_img, lambda_feat, lambda_adv
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for the checkpoint (tuples as lists, paths as strings)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Handoff:
+        """The record from `to_dict`'s values (unknown keys of a newer reidkit are ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        kept = {k: v for k, v in values.items() if k in known}
+        for key in ("size", "gan_weights"):
+            if kept.get(key) is not None:
+                kept[key] = tuple(kept[key])
+        kept["temporal"] = bool(kept.get("temporal", False))
+        return cls(**kept)
+
+    def given(self, **values: Any) -> Handoff:
+        """This record with the values that are not None put in (a later stage's own options)."""
+        values = {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def require(self, keys: tuple[str, ...], path: str | Path, fix: str) -> Handoff:
+        """This record, or a CheckpointError naming the keys it lacks."""
+        missing = [k for k in keys if getattr(self, k) in (None, "")]
+        if missing:
+            raise CheckpointError(f"the checkpoint's hand-off lacks {', '.join(missing)}",
+                                  path=path, fix=fix)
+        return self
+
+    def input_size(self, given: tuple[int, int] | None = None) -> tuple[int, int]:
+        """The image size to use: as given, else the one the checkpoint was trained at."""
+        return tuple(given or self.size or DEFAULT_SIZE)
+
+
+def read_handoff(state: dict[str, Any]) -> Handoff:
+    """The hand-off of a stage checkpoint; for files written before the record existed, the same
+    values from their config (and `extra`), where those older versions kept them."""
+    if isinstance(state.get("handoff"), dict):
+        return Handoff.from_dict(state["handoff"])
+    config, extra = state.get("config") or {}, state.get("extra") or {}
+    weights = tuple(config.get(f"lambda_{k}") for k in ("img", "feat", "adv"))
+    size = config.get("size")
+    return Handoff.from_dict({
+        **config,
+        "size": size if isinstance(size, (list, tuple)) and len(size) == 2 else None,
+        "baseline": config.get("baseline", extra.get("baseline")),
+        "temporal": extra.get("eval_temporal", False),
+        "gan_weights": weights if None not in weights else None,
+        "preset": config.get("preset"),
+        "embed_dim": None, "pooling": None,
+    })
 
 
 def stage_path(run_dir: str | Path, stage: str) -> Path:
@@ -54,6 +132,7 @@ def save_stage(
     parent: str | Path | None = None,
     parent_sha256: str | None = None,
     extra: dict[str, Any] | None = None,
+    handoff: Handoff | None = None,
 ) -> None:
     """Write a stage checkpoint atomically and record it in the run folder's manifest."""
     if stage not in STAGES:
@@ -75,6 +154,7 @@ def save_stage(
         "parent": str(parent) if parent is not None else None,
         "parent_sha256": parent_sha256,
         "extra": extra or {},
+        "handoff": handoff.to_dict() if handoff is not None else None,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     save_torch(state, path)
@@ -155,12 +235,3 @@ def require_stage(run_dir: str | Path, stage: str, produced_by: str) -> Path:
             fix=f"run `reidkit {produced_by}` for this run first (or pass the checkpoint by path)",
         )
     return path
-
-
-def checkpoint_size(info: dict[str, Any]) -> tuple[int, int] | None:
-    """The input size (h, w) a reidkit stage checkpoint was trained at, if it records one."""
-    stage = info.get("stage")
-    size = (stage or {}).get("config", {}).get("size")
-    if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) for v in size):
-        return int(size[0]), int(size[1])
-    return None

@@ -27,7 +27,7 @@ from reidkit.errors import ConfigError
 from reidkit.models.identity import IdentityEncoder
 from reidkit.models.loading import identity_encoder_from_state, load_identity_encoder
 from reidkit.models.pooling import GeM
-from reidkit.runs import load_stage
+from reidkit.runs import load_stage, read_handoff
 from reidkit.stages.warmup import run_warmup, warmup_config
 
 runner = CliRunner()
@@ -207,7 +207,8 @@ def test_end_to_end_checkpoint_is_evaluated_and_handed_on(tiny_market, tmp_path)
     out = tmp_path / "cc"
     result = run_warmup(_config(tiny_market, out, epochs=1, eval_every=1))
     state = load_stage(out / "warmup.pt", expect="warmup")
-    assert state["extra"]["baseline"] == "cc" and state["config"]["pooling"] == "gem"
+    assert read_handoff(state).baseline == "cc" and state["config"]["pooling"] == "gem"
+    assert read_handoff(state).pooling == "gem"
     weights = state["models"]["E_id"]
     assert "feat.weight" not in weights and weights["feat_bn.weight"].shape == (512,)
     assert weights["pool.p"].item() != 3.0  # GeM's exponent trained (starts at 3)

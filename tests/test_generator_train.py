@@ -123,10 +123,10 @@ def test_metrics_lines_after_an_interrupted_then_resumed_run(tiny, tmp_path, mon
     cfg = GenWarmupConfig(run=run, mesh_root=tiny["mesh"], epochs=2, batch_size=2,
                           iters_per_epoch=2, device="cpu", sample_every=0)
 
-    def crash_in_epoch_2(path, models, optimizers, config, settings, epoch, *rest):
-        if epoch == 2:
+    def crash_in_epoch_2(path, **parts):
+        if parts["epoch"] == 2:
             raise KeyboardInterrupt
-        save(path, models, optimizers, config, settings, epoch, *rest)
+        save(path, **parts)
 
     monkeypatch.setattr(gen_warmup, "save_stage_checkpoint", crash_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):

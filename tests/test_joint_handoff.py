@@ -21,7 +21,7 @@ from reidkit.commands.app import app  # noqa: E402
 from reidkit.data.datasets import load_dataset  # noqa: E402
 from reidkit.evaluation.engine import evaluate_model  # noqa: E402
 from reidkit.models.identity import IdentityEncoder  # noqa: E402
-from reidkit.runs import load_stage, save_stage  # noqa: E402
+from reidkit.runs import Handoff, load_stage, read_handoff, save_stage  # noqa: E402
 
 runner = CliRunner()
 # ICE's `base` is nn.Sequential(conv1, bn1, maxpool, layer1..4): the maxpool (2) has no tensors
@@ -144,3 +144,24 @@ def test_train_joint_loads_e_id_strictly(tiny):
     text = " ".join(result.output.split())
     assert "feat_bn.running_var" in text and "classifier.weight" in text
     assert "gen-warmup.pt" in text and "Traceback" not in result.output
+
+
+def test_jvtc_plus_record_reaches_train_joint_without_the_warmup_file(tiny):
+    """The temporal model of a jvtc+ warm-up travels in the hand-off record: gen-warmup writes it
+    on, and train-joint uses it after the warm-up file is gone (nothing reads two stages up)."""
+    run = tiny / "temporal"
+    torch.manual_seed(0)
+    record = Handoff(dataset="market", data_root=str(tiny / "data"), size=SIZE, arch="resnet18",
+                     baseline="jvtc+", temporal=True)
+    save_stage(run / "warmup.pt", stage="warmup", epoch=1, config={}, handoff=record,
+               models={"E_id": IdentityEncoder("resnet18").state_dict()})
+    _gen_warmup(tiny, run)
+    (run / "warmup.pt").unlink()
+    gen = read_handoff(load_stage(run / "gen-warmup.pt", "gen-warmup"))
+    assert (gen.baseline, gen.temporal, gen.mesh_root) == ("jvtc+", True, str(tiny / "mesh"))
+    assert gen.size == SIZE and gen.gan_weights == (5.0, 5.0, 1.0)
+    joint = _train_joint(tiny, run)
+    assert joint.exit_code == 0, joint.output
+    assert "temporal" in " ".join(joint.output.split())
+    final = read_handoff(load_stage(run / "train-joint.pt", "train-joint"))
+    assert (final.baseline, final.temporal, final.preset) == ("jvtc+", True, "paper")

@@ -26,7 +26,7 @@ from reidkit.config import resolve_config  # noqa: E402
 from reidkit.data.datasets import load_dataset  # noqa: E402
 from reidkit.data.mesh_pairs import MeshPairDataset, new_view_angles  # noqa: E402
 from reidkit.errors import ConfigError, DatasetError  # noqa: E402
-from reidkit.runs import load_stage, save_stage  # noqa: E402
+from reidkit.runs import Handoff, load_stage, save_stage  # noqa: E402
 from reidkit.stages.gen_warmup import GenWarmupConfig, _resolve  # noqa: E402
 from reidkit.stages.train_joint import TrainJointConfig, run_train_joint  # noqa: E402
 from reidkit.train import joint_setup as setup  # noqa: E402
@@ -163,7 +163,8 @@ def test_train_joint_precedence(tmp_path, toml, cli, upstream, expected):
     file = tmp_path / "joint.toml"
     file.write_text(toml)
     config = resolve_config(TrainJointConfig, file, **cli)
-    resolved = setup.resolve_preset(config, upstream, None, tmp_path / "train-joint.pt")
+    resolved = setup.resolve_preset(config, Handoff(**upstream), None,
+                                    tmp_path / "train-joint.pt")
     assert _fields(resolved, expected) == expected
 
 
@@ -171,12 +172,13 @@ def test_train_joint_resume_keeps_the_saved_preset_and_values(tmp_path):
     saved = {"config": {"preset": "reference", "loss_variant": "paper", "view_variant": "reference",
                         "gan_lr_decay": False, "carry_adam": True}}
     path = tmp_path / "train-joint.pt"
-    kept = setup.resolve_preset(TrainJointConfig(), {"preset": "paper"}, saved, path)
+    kept = setup.resolve_preset(TrainJointConfig(), Handoff(preset="paper"), saved, path)
     assert _fields(kept, ["preset", *REF_JOINT]) == {"preset": "reference", **REF_JOINT,
                                                       "loss_variant": "paper"}
     with pytest.raises(ConfigError, match=r"--preset paper differs .*\(reference\)"):
-        setup.resolve_preset(TrainJointConfig(preset="paper"), {}, saved, path)
-    old = setup.resolve_preset(TrainJointConfig(), {}, {"config": {"loss_variant": "paper"}}, path)
+        setup.resolve_preset(TrainJointConfig(preset="paper"), Handoff(), saved, path)
+    old = setup.resolve_preset(TrainJointConfig(), Handoff(), {"config": {"loss_variant": "paper"}},
+                               path)
     assert old.preset == "paper"  # a checkpoint from before presets ran the paper's settings
 
 
@@ -194,8 +196,8 @@ def test_carried_adam_moments_equal_gen_warmup_state(tiny):
     upstream = load_stage(tiny["gw"] / "gen-warmup.pt", "gen-warmup")
     ctx = DistContext(0, 1, 0, torch.device("cpu"))
     models = setup.build_models(upstream, tiny["gw"] / "gen-warmup.pt", ctx)
-    config = setup.resolve_preset(TrainJointConfig(preset="reference", lr_gan=3e-4), {}, None,
-                                  tiny["gw"] / "train-joint.pt")
+    config = setup.resolve_preset(TrainJointConfig(preset="reference", lr_gan=3e-4), Handoff(),
+                                  None, tiny["gw"] / "train-joint.pt")
     carried = setup.gen_warmup_moments(upstream, tiny["gw"] / "gen-warmup.pt")
     optimizers, _ = setup.build_optimizers(models, config, ctx, carried)
     for key, modules in (("gen", ("E_str", "G")), ("dis", ("D",))):
@@ -209,7 +211,7 @@ def test_carried_adam_moments_equal_gen_warmup_state(tiny):
             assert float(state["step"]) == 2  # gen-warmup's two iterations
         assert optimizers[key].param_groups[0]["lr"] == 3e-4  # train-joint's own lr, not carried
     fresh, _ = setup.build_optimizers(models, setup.resolve_preset(
-        TrainJointConfig(preset="paper"), {}, None, tiny["gw"] / "train-joint.pt"), ctx)
+        TrainJointConfig(preset="paper"), Handoff(), None, tiny["gw"] / "train-joint.pt"), ctx)
     assert not fresh["gen"].state and not fresh["dis"].state
 
 

@@ -21,7 +21,7 @@ from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
 from reidkit.errors import ConfigError
 from reidkit.models.loading import load_identity_encoder
-from reidkit.runs import load_stage, read_manifest
+from reidkit.runs import load_stage, read_handoff, read_manifest
 from reidkit.stages import warmup as engine
 from reidkit.stages.warmup import run_warmup, warmup_config
 
@@ -65,8 +65,10 @@ def test_baseline_end_to_end(tiny_market, tmp_path, baseline):
     out = tmp_path / baseline
     result = run_warmup(_config(tiny_market, out, baseline, epochs=1, eval_every=1))
     state = load_stage(out / "warmup.pt", expect="warmup")
-    assert state["epoch"] == 1 and state["extra"]["baseline"] == baseline
-    assert state["extra"]["eval_temporal"] is (baseline == "jvtc+")
+    handoff = read_handoff(state)
+    assert state["epoch"] == 1 and handoff.baseline == baseline
+    assert handoff.temporal is (baseline == "jvtc+")
+    assert handoff.size == (64, 32) and handoff.data_root == str(tiny_market)
     assert state["config"]["arch"] == "resnet18" and state["config"]["size"] == [64, 32]
     assert np.isfinite(result["metrics"]["loss"])
     assert 0.0 <= result["metrics"]["test"]["mAP"] <= 1.0

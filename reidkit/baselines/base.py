@@ -57,6 +57,8 @@ class Method(ABC):
     """A warm-up method bound to a model, the training records and a device."""
 
     name = "method"
+    # the UDA source phase this method needs (None: supervised SourcePretrain on E_id)
+    source_method: type[Method] | None = None
 
     def __init__(
         self, config: Any, model: IdentityEncoder, records: list[ImageRecord], device: torch.device

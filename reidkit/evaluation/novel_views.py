@@ -46,12 +46,13 @@ def evaluate_generated_queries(
     batch_size: int = 32,
 ) -> dict[str, Any]:
     """Scores (fractions) of the real queries, of all generated queries, and per angle."""
-    models, state = load_generator(Path(checkpoint))
-    cfg = state["config"]
-    size = tuple(int(v) for v in cfg["size"])
-    dataset = load_dataset(cfg["dataset"], cfg["data_root"], camera_regex=cfg.get("camera_regex"))
+    models, handoff = load_generator(Path(checkpoint))
+    handoff = handoff.require(("dataset", "data_root", "mesh_root"), checkpoint,
+                              fix="pass a gen-warmup or train-joint checkpoint of a reidkit run")
+    size = handoff.input_size()
+    dataset = load_dataset(handoff.dataset, handoff.data_root, camera_regex=handoff.camera_regex)
     dev = resolve_device(device)
-    meshes = MeshPairDataset(dataset.query, cfg["mesh_root"], split="query", size=size,
+    meshes = MeshPairDataset(dataset.query, handoff.mesh_root, split="query", size=size,
                              angles=angles)
     gallery = extract_features(models["E_id"], dataset.gallery, size=size, device=dev,
                                desc="gallery features")

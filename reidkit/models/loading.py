@@ -14,7 +14,7 @@ from reidkit.errors import CheckpointError
 from reidkit.models.generator import Generator, id_chunk_of
 from reidkit.models.identity import IdentityEncoder, encoder_shape
 from reidkit.models.structure import StructureEncoder
-from reidkit.runs import is_stage_checkpoint, load_checkpoint_file
+from reidkit.runs import Handoff, is_stage_checkpoint, load_checkpoint_file, read_handoff
 
 try:  # NumPy ≥ 2
     from numpy._core.multiarray import scalar as _np_scalar
@@ -126,14 +126,12 @@ def identity_encoder_from_state(state: dict[str, torch.Tensor],
     return model
 
 
-def load_identity_encoder(path: str | Path) -> tuple[IdentityEncoder, dict[str, Any]]:
-    """Build E_id from a checkpoint, refusing one from which the backbone would not load.
-
-    Returns the model (eval mode, CPU) and info: format, arch, parameters loaded, ignored keys,
-    and the checkpoint itself when it is a reidkit stage checkpoint (`stage`).
-    """
+def _read(path: str | Path) -> Any:
     with torch.serialization.safe_globals(_NUMPY_NUMBERS):
-        obj = load_checkpoint_file(path)
+        return load_checkpoint_file(path)
+
+
+def _encoder_from(obj: Any, path: str | Path) -> tuple[IdentityEncoder, dict[str, Any]]:
     state, fmt = identity_state_dict(obj, path)
     if "conv1.weight" not in state or "layer4.0.conv1.weight" not in state:
         raise CheckpointError(
@@ -155,31 +153,44 @@ def load_identity_encoder(path: str | Path) -> tuple[IdentityEncoder, dict[str, 
         )
     model.load_state_dict(usable)
     model.eval()
+    staged = is_stage_checkpoint(obj)
     info = {
         "format": fmt,
         "arch": model.arch,
         "embed_dim": model.embed_dim,
         "loaded": len(usable),
         "ignored": sorted(set(state) - set(usable)),
-        "stage": obj if is_stage_checkpoint(obj) else None,
+        "stage": obj["stage"] if staged else None,
+        "handoff": read_handoff(obj) if staged else Handoff(),
     }
     return model, info
 
 
-def load_generator(path: Path) -> tuple[dict[str, nn.Module], dict[str, Any]]:
-    """E_id, E_str and G (eval mode) from a gen-warmup, train-joint or imported checkpoint."""
-    E_id, info = load_identity_encoder(path)
-    state = info.get("stage")
-    if state is None or "G" not in state["models"] or "E_str" not in state["models"]:
-        stage = state["stage"] if state else "a plain E_id state dict"
+def load_identity_encoder(path: str | Path) -> tuple[IdentityEncoder, dict[str, Any]]:
+    """Build E_id from a checkpoint, refusing one from which the backbone would not load.
+
+    Returns the model (eval mode, CPU) and info: format, arch, parameters loaded, ignored keys,
+    the stage name and the stage's `Handoff` (an empty one for files not written by reidkit).
+    """
+    return _encoder_from(_read(path), path)
+
+
+def load_generator(path: Path) -> tuple[dict[str, nn.Module], Handoff]:
+    """E_id, E_str and G (eval mode) from a gen-warmup, train-joint or imported checkpoint, and
+    the checkpoint's hand-off."""
+    obj = _read(path)
+    E_id, info = _encoder_from(obj, path)
+    models = obj["models"] if info["stage"] else {}
+    if "G" not in models or "E_str" not in models:
+        stage = info["stage"] or "a plain E_id state dict"
         raise CheckpointError(
             f"checkpoint holds no generator ({stage})", path=path,
             fix="pass gen-warmup.pt, train-joint.pt or a file written by `reidkit import`",
         )
-    G = Generator(id_chunk=id_chunk_of(state["models"]["G"]))
+    G = Generator(id_chunk=id_chunk_of(models["G"]))
     if G.part_dim != E_id.part_dim:
         raise CheckpointError("the generator does not fit the checkpoint's E_id", path=path)
     E_str = StructureEncoder()
-    G.load_state_dict(state["models"]["G"])
-    E_str.load_state_dict(state["models"]["E_str"])
-    return {"E_id": E_id.eval(), "E_str": E_str.eval(), "G": G.eval()}, state
+    G.load_state_dict(models["G"])
+    E_str.load_state_dict(models["E_str"])
+    return {"E_id": E_id.eval(), "E_str": E_str.eval(), "G": G.eval()}, info["handoff"]

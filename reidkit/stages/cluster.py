@@ -17,13 +17,11 @@ from reidkit.cluster.temporal import dataset_timelines, temporal_pseudo_labels
 from reidkit.config import config_to_dict
 from reidkit.data.datasets import load_dataset
 from reidkit.data.records import SPLITS, ImageRecord
-from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.device import resolve_device
 from reidkit.errors import ConfigError, DatasetError
 from reidkit.evaluation.features import extract_features
 from reidkit.io import save_text
 from reidkit.models.loading import load_identity_encoder
-from reidkit.runs import checkpoint_size
 
 
 @dataclass
@@ -122,7 +120,7 @@ def run_cluster(config: ClusterConfig) -> dict[str, Any]:
     if config.temporal:
         timeline = dataset_timelines(dataset, (config.split,))[config.split]
     model, info = load_identity_encoder(config.checkpoint)
-    size = config.size or checkpoint_size(info) or DEFAULT_SIZE
+    size = info["handoff"].input_size(config.size)
     started = time.perf_counter()
     features = extract_features(
         model, records, size=size, batch_size=config.batch_size, device=device,

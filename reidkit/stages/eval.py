@@ -24,7 +24,6 @@ from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.onnx_model import load_onnx_encoder, onnx_size
 from reidkit.evaluation.rank_figures import write_rank_figures
 from reidkit.models.loading import load_identity_encoder
-from reidkit.runs import checkpoint_size
 
 
 @dataclass
@@ -82,7 +81,7 @@ def _load_model(config: EvalConfig, device: torch.device) -> tuple[
         f"loaded {info['format']} checkpoint: {info['loaded']} tensors{ignored} "
         f"({info['arch']}, {info['embed_dim']}-d) from {config.checkpoint}"
     ))
-    return model, info, config.size or checkpoint_size(info) or DEFAULT_SIZE, device
+    return model, info, info["handoff"].input_size(config.size), device
 
 
 def _features(model: nn.Module, dataset: ReidDataset, config: EvalConfig, size: tuple[int, int],

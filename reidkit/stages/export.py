@@ -19,12 +19,11 @@ from rich.markup import escape
 from torch import nn
 
 from reidkit import log
-from reidkit.data.transforms import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD
+from reidkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from reidkit.errors import ConfigError, MissingPackageError
 from reidkit.io import atomic_path
 from reidkit.models.identity import IdentityEncoder
 from reidkit.models.loading import load_identity_encoder
-from reidkit.runs import checkpoint_size
 
 INPUT, OUTPUT = "images", "features"
 MIN_OPSET = 9  # the first opset with every operator E_id needs (expand for the L2 norm)
@@ -107,7 +106,7 @@ def run_export(config: ExportConfig) -> dict[str, Any]:
     """Write `config.out` from `config.checkpoint`'s E_id; returns what the file holds."""
     _check(config)
     encoder, info = load_identity_encoder(config.checkpoint)
-    size = config.size or checkpoint_size(info) or DEFAULT_SIZE
+    size = info["handoff"].input_size(config.size)
     model = RetrievalFeature(encoder).eval()
     log.info(escape(f"exporting {info['format']} E_id ({info['arch']}, {info['embed_dim']}-d) "
                     f"at {size[0]}x{size[1]}, opset {config.opset}"))

@@ -18,7 +18,6 @@ from reidkit.config import config_to_dict
 from reidkit.data.datasets import load_dataset
 from reidkit.data.mesh_pairs import VIEW_VARIANTS, MeshPairDataset, new_view_angles
 from reidkit.data.records import ImageRecord
-from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.device import autocast, resolve_device, seed_everything
 from reidkit.errors import CheckpointError, ConfigError
 from reidkit.generate.images import grid, mesh_to_uint8, to_uint8
@@ -29,7 +28,7 @@ from reidkit.models.generator import Generator
 from reidkit.models.identity import IdentityEncoder
 from reidkit.models.loading import load_identity_encoder
 from reidkit.models.structure import StructureEncoder, check_gan_size
-from reidkit.runs import load_stage, require_stage, stage_path
+from reidkit.runs import Handoff, load_stage, require_stage, save_stage, stage_path
 from reidkit.train.gan import FEAT_VARIANTS, GAN_TYPES, GanWeights, gan_step, set_requires_grad
 from reidkit.train.presets import (
     DEFAULT_PRESET,
@@ -124,17 +123,14 @@ def _resolve(config: GenWarmupConfig) -> tuple[GenWarmupConfig, Path, dict[str, 
     return apply_preset(config, config.preset or DEFAULT_PRESET, GEN_WARMUP), init, None
 
 
-def _fill_from_parent(config: GenWarmupConfig, info: dict[str, Any]) -> GenWarmupConfig:
-    parent = (info.get("stage") or {}).get("config", {})
-    updates: dict[str, Any] = {}
-    for key in ("dataset", "data_root", "camera_regex"):
-        if getattr(config, key) is None and parent.get(key) is not None:
-            updates[key] = Path(parent[key]) if key == "data_root" else parent[key]
-    if config.size is None:
-        updates["size"] = tuple(int(v) for v in parent.get("size", DEFAULT_SIZE))
-    if config.mesh_root is None and parent.get("mesh_root"):
-        updates["mesh_root"] = Path(parent["mesh_root"])
-    config = dataclasses.replace(config, **updates)
+def _fill_from_parent(config: GenWarmupConfig, parent: Handoff) -> GenWarmupConfig:
+    """Data options not given: the E_id checkpoint's hand-off (warm-up's, or ours on resume)."""
+    updates = {k: getattr(parent, k) for k in ("dataset", "data_root", "camera_regex", "mesh_root")
+               if getattr(config, k) is None and getattr(parent, k) is not None}
+    for key in ("data_root", "mesh_root"):
+        if key in updates:
+            updates[key] = Path(updates[key])
+    config = dataclasses.replace(config, size=parent.input_size(config.size), **updates)
     if config.dataset is None or config.data_root is None:
         raise ConfigError(
             "dataset and data root unknown: the E_id checkpoint is not a reidkit stage checkpoint",
@@ -208,7 +204,7 @@ def run_gen_warmup(config: GenWarmupConfig) -> dict[str, Any]:
     _check(config)
     config, init, resume_state = _resolve(config)
     E_id, info = load_identity_encoder(stage_path(config.run, STAGE) if resume_state else init)
-    config = _fill_from_parent(config, info)
+    config = _fill_from_parent(config, info["handoff"])
     device = resolve_device(config.device)
     seed_everything(config.seed)
     dataset = load_dataset(config.dataset, config.data_root, camera_regex=config.camera_regex)
@@ -225,8 +221,8 @@ def run_gen_warmup(config: GenWarmupConfig) -> dict[str, Any]:
     _prepare_models(models, device, config.channels_last)
     for opt in optimizers.values():
         _optimizer_to(opt, device)
-    parent_stage = info.get("stage") or {}
-    settings = _settings(config, info, init, dataset)
+    settings = _settings(config, info, init)
+    handoff = _handoff(config, info["handoff"], E_id)
     log.info(f"gen-warmup: {len(records)} training images, E_id {info['arch']} "
              f"({info['embed_dim']}-d) from {init} (frozen), {describe(config, GEN_WARMUP)}, "
              f"{config.gan_type}, device {device}")
@@ -258,8 +254,9 @@ def run_gen_warmup(config: GenWarmupConfig) -> dict[str, Any]:
         means = {k: v / max(len(batches), 1) for k, v in sums.items()}
         history.append({"epoch": epoch + 1, "iteration": iteration, **means})
         curves.epoch(history[-1], iteration=iteration)
-        save_stage_checkpoint(out_path, models, optimizers, config, settings, epoch + 1,
-                              iteration, history, init, parent_stage)
+        save_stage_checkpoint(out_path, models=models, optimizers=optimizers, settings=settings,
+                              handoff=handoff, dataset=dataset, epoch=epoch + 1,
+                              iteration=iteration, history=history, init=init)
     curves.close()
     final = history[-1] if history else {}
     return {"checkpoint": str(out_path), "epochs": config.epochs, "iterations": iteration,
@@ -267,35 +264,35 @@ def run_gen_warmup(config: GenWarmupConfig) -> dict[str, Any]:
             "config": config_to_dict(config)}
 
 
-def _settings(config: GenWarmupConfig, info: dict[str, Any], init: Path,
-              dataset: Any) -> dict[str, Any]:
-    parent = (info.get("stage") or {}).get("config", {})
-    return {
-        **config_to_dict(config),
-        "init": str(init),
-        "arch": info["arch"],
-        "baseline": parent.get("baseline"),
-        "size": list(config.size),
-        "_fingerprint": dataset.fingerprint(),
-    }
+def _settings(config: GenWarmupConfig, info: dict[str, Any], init: Path) -> dict[str, Any]:
+    """gen-warmup.pt's config: our options, the E_id file and its baseline (for `--resume`)."""
+    return {**config_to_dict(config), "init": str(init), "arch": info["arch"],
+            "baseline": info["handoff"].baseline, "size": list(config.size)}
 
 
-def save_stage_checkpoint(path: Path, models: dict[str, nn.Module], optimizers: dict[str, Any],
-                          config: GenWarmupConfig, settings: dict[str, Any], epoch: int,
-                          iteration: int, history: list[dict[str, Any]], init: Path,
-                          parent_stage: dict[str, Any]) -> None:
-    """gen-warmup.pt: the four models, both optimisers, RNG states and the handover config."""
-    from reidkit.runs import save_stage
+def _handoff(config: GenWarmupConfig, parent: Handoff, E_id: IdentityEncoder) -> Handoff:
+    """The warm-up's hand-off with our data, E_id's shape and the GAN settings train-joint
+    continues with."""
+    return parent.given(
+        dataset=config.dataset, data_root=config.data_root, camera_regex=config.camera_regex,
+        mesh_root=config.mesh_root, size=tuple(config.size), arch=E_id.arch,
+        embed_dim=E_id.embed_dim, pooling=getattr(E_id, "pooling", None), preset=config.preset,
+        feat_variant=config.feat_variant, gan_type=config.gan_type,
+        gan_weights=(config.lambda_img, config.lambda_feat, config.lambda_adv))
 
-    cfg = {k: v for k, v in settings.items() if not k.startswith("_")}
+
+def save_stage_checkpoint(path: Path, *, models: dict[str, nn.Module],
+                          optimizers: dict[str, Any], settings: dict[str, Any], handoff: Handoff,
+                          dataset: Any, epoch: int, iteration: int,
+                          history: list[dict[str, Any]], init: Path) -> None:
+    """gen-warmup.pt: the four models, both optimisers, RNG states, config and hand-off."""
     save_stage(
-        path, stage=STAGE, models={k: _plain(m) for k, m in models.items()}, config=cfg,
+        path, stage=STAGE, models={k: _plain(m) for k, m in models.items()}, config=settings,
         epoch=epoch, iteration=iteration,
         optimizers={k: o.state_dict() for k, o in optimizers.items()},
-        dataset=settings["_fingerprint"], metrics=history[-1] if history else {},
-        parent=init if Path(init).is_file() else None,
-        extra={"history": history, "rng": capture_rng(),
-               "eval_temporal": bool((parent_stage.get("extra") or {}).get("eval_temporal"))},
+        dataset=dataset.fingerprint(), metrics=history[-1] if history else {},
+        parent=init if Path(init).is_file() else None, handoff=handoff,
+        extra={"history": history, "rng": capture_rng()},
     )
 
 

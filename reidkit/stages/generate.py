@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,12 @@ from reidkit.config import config_to_dict
 from reidkit.data.datasets import load_dataset
 from reidkit.data.mesh_pairs import ANGLES, MESH_SPLIT, MeshPairDataset
 from reidkit.data.records import ImageRecord
-from reidkit.data.transforms import DEFAULT_SIZE
 from reidkit.device import resolve_device
 from reidkit.errors import ConfigError, DatasetError
 from reidkit.generate.images import grid, mesh_to_uint8, to_uint8
 from reidkit.io import save_image, save_json
 from reidkit.models.loading import load_generator
+from reidkit.runs import Handoff
 
 SPLITS = ("train", "query", "gallery", "test")
 
@@ -49,21 +50,20 @@ class GenerateConfig:
     device: str = "auto"
 
 
-def _resolve(config: GenerateConfig, state: dict[str, Any]) -> GenerateConfig:
-    saved = state.get("config", {})
-    values = {}
-    for key in ("dataset", "data_root", "mesh_root", "camera_regex"):
-        current = getattr(config, key)
-        value = current if current is not None else saved.get(key)
-        values[key] = Path(value) if key.endswith("root") and value is not None else value
-    size = config.size or tuple(int(v) for v in saved.get("size", DEFAULT_SIZE))
+def _resolve(config: GenerateConfig, handoff: Handoff) -> GenerateConfig:
+    """Data options and size not given: the checkpoint's hand-off."""
+    values = {k: getattr(config, k) or getattr(handoff, k)
+              for k in ("dataset", "data_root", "mesh_root", "camera_regex")}
+    for key in ("data_root", "mesh_root"):
+        values[key] = Path(values[key]) if values[key] is not None else None
     out = config.out or Path(config.checkpoint).parent / "generated"
     missing = [f"--{k.replace('_', '-')}" for k in ("dataset", "data_root", "mesh_root")
                if values[k] is None]
     if missing:
         raise ConfigError(f"the checkpoint does not name {', '.join(missing)}",
                           fix=f"pass {' and '.join(missing)}")
-    return GenerateConfig(**{**config.__dict__, **values, "size": size, "out": Path(out)})
+    return dataclasses.replace(config, **values, size=handoff.input_size(config.size),
+                               out=Path(out))
 
 
 def _check(config: GenerateConfig) -> None:
@@ -187,8 +187,8 @@ def _interpolate(config: GenerateConfig, views: _Views, records: list[ImageRecor
 def run_generate(config: GenerateConfig) -> dict[str, Any]:
     """Novel views (default), or one swap / interpolation figure; returns what was written."""
     _check(config)
-    models, state = load_generator(Path(config.checkpoint))
-    config = _resolve(config, state)
+    models, handoff = load_generator(Path(config.checkpoint))
+    config = _resolve(config, handoff)
     records = _records(config)
     if not records:
         raise DatasetError(f"split '{config.split}' has no images", path=config.data_root)

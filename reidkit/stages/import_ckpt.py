@@ -10,7 +10,7 @@ from reidkit.errors import CheckpointError, ConfigError
 from reidkit.models.generator import id_chunk_of
 from reidkit.models.identity import encoder_shape
 from reidkit.models.import_gcl import load_gcl_checkpoints
-from reidkit.runs import save_stage
+from reidkit.runs import Handoff, save_stage
 
 IMPORT_STAGES = ("warmup", "gen-warmup", "train-joint", "import")
 
@@ -49,7 +49,11 @@ def run_import(
         "sources": {"gen": str(gen) if gen else None, "dis": str(dis) if dis else None,
                     "id": str(id_path)},
     }
-    save_stage(out, stage=stage, models=models, config=config, epoch=0,
+    handoff = Handoff().given(
+        dataset=dataset, data_root=data_root, mesh_root=mesh_root, size=tuple(size),
+        arch=shape.arch, embed_dim=shape.embed_dim or shape.channels, pooling=shape.pooling,
+        feat_variant="reference", gan_type="lsgan")
+    save_stage(out, stage=stage, models=models, config=config, epoch=0, handoff=handoff,
                extra={"imported": "gcl"})
     return {"checkpoint": str(out), "stage": stage, "arch": shape.arch,
             "tensors": {name: len(sd) for name, sd in models.items()}}

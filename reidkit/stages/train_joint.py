@@ -28,7 +28,7 @@ from reidkit.device import autocast, seed_everything
 from reidkit.errors import ConfigError
 from reidkit.metrics_log import MetricsLog
 from reidkit.models.memory import MemoryBank
-from reidkit.runs import load_stage, require_stage, stage_path
+from reidkit.runs import Handoff, load_stage, require_stage, stage_path
 from reidkit.train import joint_setup as setup
 from reidkit.train.contrastive import VARIANTS
 from reidkit.train.distributed import (
@@ -41,7 +41,7 @@ from reidkit.train.distributed import (
 )
 from reidkit.train.gan import BN_STATS, GanWeights
 from reidkit.train.joint_step import LOSS_TERMS, StepSettings, contrast_step, joint_step
-from reidkit.train.presets import TRAIN_JOINT, check_preset, describe
+from reidkit.train.presets import DEFAULT_PRESET, TRAIN_JOINT, check_preset, describe
 from reidkit.train.rng import SeededItems, item_seed
 
 
@@ -149,14 +149,15 @@ def _train(config: TrainJointConfig, ctx: DistContext,
     upstream = load_stage(parent, "gen-warmup")
     out_path = stage_path(run, "train-joint")
     resumed = load_stage(out_path, "train-joint") if config.resume and out_path.is_file() else None
-    config = setup.resolve_preset(config, upstream["config"], resumed, out_path)
+    upstream_info = setup.upstream_handoff(upstream, parent)
+    config = setup.resolve_preset(config, upstream_info, resumed, out_path)
     seed_everything(config.seed + ctx.rank)
-    info = setup.upstream_info(upstream, run)
-    _announce_preset(config, info)
-    temporal = config.baseline == "jvtc+" or (config.baseline is None and info["eval_temporal"])
+    _announce_preset(config, upstream_info)
+    info = setup.run_handoff(config, upstream_info)
+    temporal = info.temporal
     rho = config.rho
     if rho is None and config.eps is None:
-        rho = setup.default_rho(info["dataset"])
+        rho = setup.default_rho(info.dataset)
     dataset = setup.load_records(info)
     records = dataset.train
     models = setup.build_models(upstream, parent, ctx)
@@ -179,7 +180,7 @@ def _train(config: TrainJointConfig, ctx: DistContext,
     else:
         if config.resume:
             log.warn(f"--resume: no {out_path.name} in {run}, starting from gen-warmup")
-        setup.init_memory(memory, models["E_id"], records, info["size"], ctx)
+        setup.init_memory(memory, models["E_id"], records, info.size, ctx)
     what = ("contrast only (L_vi^woGAN" + (", augmented)" if config.augment else ")")
             if config.no_gan else "losses " + ",".join(config.losses))
     radius = f"eps {config.eps}" if config.eps is not None else f"rho {rho}"
@@ -188,8 +189,9 @@ def _train(config: TrainJointConfig, ctx: DistContext,
              f"{' + temporal' if temporal else ''}, {ctx.world_size} process(es) on {ctx.device}")
     settings = StepSettings(
         losses=config.losses, tau=config.tau, num_negatives=config.num_negatives,
-        variant=config.loss_variant, feat_variant=info["feat_variant"], gan_type=info["gan_type"],
-        weights=GanWeights(**info["gan_weights"]), gan_id_weight=config.gan_id_weight,
+        variant=config.loss_variant, feat_variant=info.feat_variant, gan_type=info.gan_type,
+        weights=GanWeights(*info.gan_weights) if info.gan_weights else GanWeights(),
+        gan_id_weight=config.gan_id_weight,
         bn_stats=config.bn_stats,
         ctx=lambda: autocast(ctx.device, config.amp),
     )
@@ -268,13 +270,14 @@ def _train(config: TrainJointConfig, ctx: DistContext,
             "config": config_to_dict(config)}
 
 
-def _announce_preset(config: TrainJointConfig, info: dict[str, Any]) -> None:
+def _announce_preset(config: TrainJointConfig, upstream: Handoff) -> None:
     """Print the preset and what it set at the start, and warn when it is not gen-warmup's."""
+    made_with = upstream.preset or DEFAULT_PRESET
     log.info(f"train-joint {describe(config, TRAIN_JOINT)}; from gen-warmup: L_feat "
-             f"{info['feat_variant']}, {info['gan_type']} (gen-warmup preset {info['preset']})")
-    if config.preset != info["preset"]:
+             f"{upstream.feat_variant}, {upstream.gan_type} (gen-warmup preset {made_with})")
+    if config.preset != made_with:
         log.warn(f"train-joint runs preset {config.preset} on a gen-warmup made with preset "
-                 f"{info['preset']}: the two GAN stages follow different sources")
+                 f"{made_with}: the two GAN stages follow different sources")
 
 
 def _epoch_batches(keep: np.ndarray, config: TrainJointConfig, ctx: DistContext,

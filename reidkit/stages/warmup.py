@@ -32,7 +32,7 @@ from reidkit.evaluation.features import default_workers
 from reidkit.metrics_log import MetricsLog
 from reidkit.models.identity import HEADS, IdentityEncoder, load_imagenet
 from reidkit.models.pooling import POOLINGS
-from reidkit.runs import load_stage, save_stage, stage_path
+from reidkit.runs import Handoff, load_stage, save_stage, stage_path
 
 # one-camera share of the pseudo labels above which the warm-up warns (see _warn_camera_clusters)
 CAMERA_BIAS_WARNING = 0.9
@@ -179,9 +179,10 @@ def _build_method(
     source: ReidDataset | None,
     device: torch.device,
 ) -> Method:
+    method = get_baseline(config.baseline)[0]
     if phase == "source":
-        return SourcePretrain(config, model, source.train, device)
-    return get_baseline(config.baseline)[0](config, model, target.train, device)
+        return (method.source_method or SourcePretrain)(config, model, source.train, device)
+    return method(config, model, target.train, device)
 
 
 def _diagnostics(method: Method) -> dict[str, Any]:
@@ -250,6 +251,15 @@ def _evaluate(
     )
     model.train(was_training)
     return {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
+
+
+def handoff(config: WarmupConfig, model: IdentityEncoder) -> Handoff:
+    """What the warm-up tells gen-warmup, eval and cluster: the target data, E_id's shape, size."""
+    return Handoff().given(
+        dataset=config.dataset, data_root=config.data_root, camera_regex=config.camera_regex,
+        size=tuple(config.size), arch=model.arch, embed_dim=model.embed_dim,
+        pooling=getattr(model, "pooling", None), baseline=config.baseline,
+        temporal=config.baseline == "jvtc+")
 
 
 def initial_encoder(config: WarmupConfig) -> IdentityEncoder:
@@ -342,9 +352,8 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
             epoch=epoch + 1,
             dataset=fingerprint,
             metrics=metrics,
+            handoff=handoff(config, method.eval_model()),
             extra={
-                "eval_temporal": config.baseline == "jvtc+",
-                "baseline": config.baseline,
                 "phase": name,
                 "state": method.extra_state(),
                 "history": history,

@@ -22,7 +22,7 @@ from reidkit.models.generator import Generator
 from reidkit.models.loading import identity_encoder_from_state
 from reidkit.models.memory import MemoryBank
 from reidkit.models.structure import StructureEncoder
-from reidkit.runs import is_stage_checkpoint, load_checkpoint_file, save_stage
+from reidkit.runs import Handoff, read_handoff, save_stage
 from reidkit.train.distributed import (
     DistContext,
     average_gradients,
@@ -43,8 +43,9 @@ from reidkit.train.rng import capture_rng, restore_rng
 
 RHO_DEFAULT = {"msmt": 1.2e-3}
 RHO_FALLBACK = 2e-3
-# Keys of the upstream config that every later stage needs (eval, cluster, generate).
-HANDOVER_KEYS = ("dataset", "data_root", "mesh_root", "arch", "size", "baseline", "camera_regex")
+# hand-off values train-joint.pt's config also lists, so that it reads whole on its own
+RECORDED = ("dataset", "data_root", "mesh_root", "arch", "camera_regex", "feat_variant",
+            "gan_type")
 
 
 def default_rho(dataset: str) -> float:
@@ -52,48 +53,22 @@ def default_rho(dataset: str) -> float:
     return RHO_DEFAULT.get(dataset, RHO_FALLBACK)
 
 
-def _parent_eval_temporal(parent: str | None) -> bool:
-    """Whether the warm-up behind an older gen-warmup.pt (one that did not record it) used the
-    temporal model; False when the parent is gone or is no reidkit stage (e.g. an ICE file)."""
-    if not parent or not Path(parent).is_file():
-        return False
-    try:
-        state = load_checkpoint_file(parent)
-    except CheckpointError:
-        return False
-    return is_stage_checkpoint(state) and bool(state.get("extra", {}).get("eval_temporal"))
+def upstream_handoff(state: dict[str, Any], path: Path) -> Handoff:
+    """What gen-warmup.pt hands over: the data, E_id's shape, its GAN loss settings (files from
+    before the GAN settings were recorded: the paper's L_feat and LSGAN)."""
+    handoff = read_handoff(state).require(("dataset", "data_root", "mesh_root", "arch", "size"),
+                                          path, fix="re-run `reidkit gen-warmup`")
+    return dataclasses.replace(handoff, feat_variant=handoff.feat_variant or "paper",
+                               gan_type=handoff.gan_type or "lsgan")
 
 
-def upstream_info(state: dict[str, Any], run: Path) -> dict[str, Any]:
-    """What gen-warmup.pt says about the data, the networks and its GAN loss settings."""
-    cfg = state["config"]
-    missing = [k for k in ("dataset", "data_root", "mesh_root", "arch", "size") if not cfg.get(k)]
-    if missing:
-        raise CheckpointError(f"gen-warmup checkpoint lacks config keys {missing}",
-                              path=run / "gen-warmup.pt", fix="re-run `reidkit gen-warmup`")
-    eval_temporal = state.get("extra", {}).get("eval_temporal")
-    if eval_temporal is None:
-        eval_temporal = _parent_eval_temporal(state.get("parent"))
-    weights = {k: float(cfg[f"lambda_{k}"]) for k in ("img", "feat", "adv")
-               if cfg.get(f"lambda_{k}") is not None}
-    return {
-        **{k: cfg.get(k) for k in HANDOVER_KEYS},
-        "size": tuple(int(v) for v in cfg["size"]),
-        "eval_temporal": bool(eval_temporal),
-        "feat_variant": cfg.get("feat_variant", "paper"),
-        "gan_type": cfg.get("gan_type", "lsgan"),
-        "gan_weights": weights,
-        "preset": saved_preset(cfg),
-    }
-
-
-def resolve_preset(config: Any, upstream_config: dict[str, Any],
-                   resume_state: dict[str, Any] | None, path: Path) -> Any:
+def resolve_preset(config: Any, upstream: Handoff, resume_state: dict[str, Any] | None,
+                   path: Path) -> Any:
     """Fill the preset fields left unset. Fresh run: preset as given, else gen-warmup's, else
     paper. Resume: the saved run's preset (a different explicit one is refused) and its saved
     values for the fields not given again."""
     if resume_state is None:
-        preset = config.preset or upstream_config.get("preset") or DEFAULT_PRESET
+        preset = config.preset or upstream.preset or DEFAULT_PRESET
         return apply_preset(config, preset, TRAIN_JOINT)
     saved = resume_state["config"]
     preset = saved_preset(saved)
@@ -103,14 +78,18 @@ def resolve_preset(config: Any, upstream_config: dict[str, Any],
     return apply_preset(dataclasses.replace(config, **kept), preset, TRAIN_JOINT)
 
 
-def effective_baseline(config: Any, info: dict[str, Any]) -> str | None:
-    """The warm-up method of the run: as given to train-joint, else as handed over."""
-    return config.baseline if config.baseline is not None else info.get("baseline")
+def run_handoff(config: Any, upstream: Handoff) -> Handoff:
+    """What this run hands on: gen-warmup's record with train-joint's baseline (as given, else as
+    handed over), its temporal model (jvtc+) and its preset."""
+    baseline = config.baseline if config.baseline is not None else upstream.baseline
+    temporal = config.baseline == "jvtc+" or (config.baseline is None and upstream.temporal)
+    return dataclasses.replace(upstream, baseline=baseline, temporal=temporal,
+                               preset=config.preset)
 
 
-def load_records(info: dict[str, Any]) -> ReidDataset:
+def load_records(info: Handoff) -> ReidDataset:
     """The dataset gen-warmup trained on."""
-    return load_dataset(info["dataset"], info["data_root"], camera_regex=info.get("camera_regex"))
+    return load_dataset(info.dataset, info.data_root, camera_regex=info.camera_regex)
 
 
 def build_models(upstream: dict[str, Any], path: Path, ctx: DistContext) -> dict[str, nn.Module]:
@@ -200,9 +179,9 @@ def workers(config: Any, ctx: DistContext) -> int:
     return 4 if ctx.device.type == "cuda" else 0
 
 
-def train_dataset(config: Any, info: dict[str, Any], records: list[ImageRecord]):
+def train_dataset(config: Any, info: Handoff, records: list[ImageRecord]):
     """Items the step consumes: (x, mesh_ori, mesh_new, index), or (x, index) for --no-gan."""
-    size = info["size"]
+    size = info.size
     if config.no_gan:
         from reidkit.data.augment import train_transform
         from reidkit.data.image_dataset import ImageDataset
@@ -215,7 +194,7 @@ def train_dataset(config: Any, info: dict[str, Any], records: list[ImageRecord])
     from reidkit.models.structure import check_gan_size
 
     check_gan_size(size)
-    return MeshPairDataset(records, info["mesh_root"], split="train", size=size,
+    return MeshPairDataset(records, info.mesh_root, split="train", size=size,
                            angles=new_view_angles(config.view_variant))
 
 
@@ -266,7 +245,7 @@ def cluster_memory(features: np.ndarray, config: Any, rho: float | None,
     return np.asarray(labels, dtype=np.int64)
 
 
-def evaluate(E_id: nn.Module, dataset: ReidDataset, info: dict[str, Any],
+def evaluate(E_id: nn.Module, dataset: ReidDataset, info: Handoff,
              ctx: DistContext) -> dict[str, float]:
     """Visual test-set mAP/CMC of E_id (rank 0; reported only, never used to pick a
     checkpoint)."""
@@ -274,7 +253,7 @@ def evaluate(E_id: nn.Module, dataset: ReidDataset, info: dict[str, Any],
     if ctx.is_main:
         from reidkit.evaluation.engine import evaluate_model
 
-        result = evaluate_model(E_id, dataset, size=info["size"], device=ctx.device)
+        result = evaluate_model(E_id, dataset, size=info.size, device=ctx.device)
         metrics = {f"test_{k}": float(result[k]) for k in ("mAP", "rank1", "rank5") if k in result}
     barrier(ctx)
     return metrics
@@ -298,29 +277,27 @@ def plain(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
-def save(*, config: Any, info: dict[str, Any], dataset: ReidDataset, parent: Path,
+def save(*, config: Any, info: Handoff, dataset: ReidDataset, parent: Path,
          models: dict[str, nn.Module], optimizers: dict[str, Any], schedulers: dict[str, Any],
          memory: MemoryBank, sampling: torch.Generator, path: Path, ctx: DistContext, epoch: int,
          batch: int, iteration: int, history: list[dict[str, Any]]) -> None:
     """Write train-joint.pt (rank 0; every rank's RNG states gathered into it)."""
     rng = gather_objects({"rng": capture_rng(), "sampling": sampling.get_state()}, ctx)
     if ctx.is_main:
-        handover = {k: v for k, v in info.items() if k in HANDOVER_KEYS}
         states = {**{k: o.state_dict() for k, o in optimizers.items()},
                   **{f"scheduler_{k}": s.state_dict() for k, s in schedulers.items()}}
-        recorded = {**handover, **config_to_dict(config), "size": list(info["size"]),
-                    "baseline": effective_baseline(config, info),
-                    "feat_variant": info["feat_variant"], "gan_type": info["gan_type"]}
+        handed = info.to_dict()
+        recorded = {**{k: handed[k] for k in RECORDED}, **config_to_dict(config),
+                    "size": handed["size"], "baseline": info.baseline}
         save_stage(
             path, stage="train-joint", models={k: plain(m) for k, m in models.items()},
             config=recorded,
             epoch=epoch, iteration=iteration, optimizers=states,
             dataset=dataset.fingerprint(), metrics=history[-1] if history else {},
-            parent=parent,
+            parent=parent, handoff=info,
             extra={"batch": batch, "history": history, "memory": plain(memory),
                    "rng": rng, "world_size": ctx.world_size,
-                   "eval_temporal": info["eval_temporal"], "loss_variant": config.loss_variant,
-                   "preset": config.preset},
+                   "loss_variant": config.loss_variant, "preset": config.preset},
         )
     barrier(ctx)
 
