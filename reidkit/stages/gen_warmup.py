@@ -40,8 +40,12 @@ from reidkit.train.presets import (
     saved_preset,
 )
 from reidkit.train.rng import SeededItems, capture_rng, item_seed, restore_rng
+from reidkit.train.scaffold import cpu_state, loader_workers, optimizer_to, resume_config
 
 STAGE = "gen-warmup"
+# options a resumed gen-warmup may change (every other one must match the run being resumed)
+RESUME_MAY_CHANGE = ("run", "epochs", "device", "amp", "workers", "sample_every",
+                     "iters_per_epoch", "resume")
 SAMPLE_ANGLES = (90, 180, 270)
 
 
@@ -108,16 +112,8 @@ def _resolve(config: GenWarmupConfig) -> tuple[GenWarmupConfig, Path, dict[str, 
         resume_state = load_stage(path, STAGE)
         saved = resume_state["config"]
         refuse_other_preset(config.preset, saved_preset(saved), path)
-        keep = {"run", "epochs", "device", "amp", "workers", "sample_every", "iters_per_epoch",
-                "resume"}
-        fields = {f.name for f in dataclasses.fields(GenWarmupConfig)}
-        values = {k: v for k, v in saved.items() if k in fields and k not in keep}
-        values["size"] = tuple(saved["size"])
-        for key in ("mesh_root", "init", "data_root"):
-            if values.get(key) is not None:
-                values[key] = Path(values[key])
-        values["preset"] = saved_preset(saved)
-        config = dataclasses.replace(config, **values)
+        config = dataclasses.replace(resume_config(config, saved, RESUME_MAY_CHANGE, path),
+                                     preset=saved_preset(saved))
         return apply_preset(config, config.preset, GEN_WARMUP), Path(saved["init"]), resume_state
     init = Path(config.init) if config.init else require_stage(run, "warmup", "warmup")
     return apply_preset(config, config.preset or DEFAULT_PRESET, GEN_WARMUP), init, None
@@ -181,10 +177,6 @@ def sample_grid(models: dict[str, nn.Module], data: MeshPairDataset, device: tor
     return grid([[c[r] for c in cols] for r in range(len(idx))])
 
 
-def _plain(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-
-
 def _prepare_models(models: dict[str, nn.Module], device: torch.device,
                     channels_last: bool) -> None:
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -220,7 +212,7 @@ def run_gen_warmup(config: GenWarmupConfig) -> dict[str, Any]:
         history = list(resume_state["extra"].get("history", []))
     _prepare_models(models, device, config.channels_last)
     for opt in optimizers.values():
-        _optimizer_to(opt, device)
+        optimizer_to(opt, device)
     settings = _settings(config, info, init)
     handoff = _handoff(config, info["handoff"], E_id)
     log.info(f"gen-warmup: {len(records)} training images, E_id {info['arch']} "
@@ -228,7 +220,7 @@ def run_gen_warmup(config: GenWarmupConfig) -> dict[str, Any]:
              f"{config.gan_type}, device {device}")
     ctx = lambda: autocast(device, config.amp)  # noqa: E731
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
-    workers = config.workers if config.workers >= 0 else (4 if device.type == "cuda" else 0)
+    workers = loader_workers(config.workers, device)
     out_path = stage_path(config.run, STAGE)
     samples: list[str] = []
     weights = GanWeights(config.lambda_img, config.lambda_feat, config.lambda_adv)
@@ -287,7 +279,7 @@ def save_stage_checkpoint(path: Path, *, models: dict[str, nn.Module],
                           history: list[dict[str, Any]], init: Path) -> None:
     """gen-warmup.pt: the four models, both optimisers, RNG states, config and hand-off."""
     save_stage(
-        path, stage=STAGE, models={k: _plain(m) for k, m in models.items()}, config=settings,
+        path, stage=STAGE, models={k: cpu_state(m) for k, m in models.items()}, config=settings,
         epoch=epoch, iteration=iteration,
         optimizers={k: o.state_dict() for k, o in optimizers.items()},
         dataset=dataset.fingerprint(), metrics=history[-1] if history else {},
@@ -307,13 +299,6 @@ def _restore(models: dict[str, nn.Module], optimizers: dict[str, Any],
         opt.load_state_dict(state["optimizers"][name])
     if "rng" in state.get("extra", {}):
         restore_rng(state["extra"]["rng"])
-
-
-def _optimizer_to(opt: torch.optim.Optimizer, device: torch.device) -> None:
-    for st in opt.state.values():
-        for k, v in st.items():
-            if isinstance(v, torch.Tensor) and k != "step":
-                st[k] = v.to(device)
 
 
 def _write_sample(models: dict[str, nn.Module], data: MeshPairDataset, device: torch.device,

@@ -41,8 +41,20 @@ from reidkit.train.distributed import (
 )
 from reidkit.train.gan import BN_STATS, GanWeights
 from reidkit.train.joint_step import LOSS_TERMS, StepSettings, contrast_step, joint_step
-from reidkit.train.presets import DEFAULT_PRESET, TRAIN_JOINT, check_preset, describe
+from reidkit.train.presets import (
+    DEFAULT_PRESET,
+    TRAIN_JOINT,
+    check_preset,
+    describe,
+    refuse_other_preset,
+    saved_preset,
+)
 from reidkit.train.rng import SeededItems, item_seed
+from reidkit.train.scaffold import check_same_data, loader_workers, resume_config
+
+# options a resumed train-joint may change (every other one must match the run being resumed)
+RESUME_MAY_CHANGE = ("run", "epochs", "eval_every", "checkpoint_every", "amp", "device",
+                     "workers", "resume")
 
 
 @dataclass
@@ -84,7 +96,7 @@ class TrainJointConfig:
     amp: bool = False
     resume: bool = False
     device: str = "auto"
-    workers: int = -1  # loader processes; -1 = 0 on CPU, 4 on GPU
+    workers: int = -1  # loader processes; -1 = 0 on CPU, up to 8 on GPU
     seed: int = 1
 
 
@@ -149,6 +161,9 @@ def _train(config: TrainJointConfig, ctx: DistContext,
     upstream = load_stage(parent, "gen-warmup")
     out_path = stage_path(run, "train-joint")
     resumed = load_stage(out_path, "train-joint") if config.resume and out_path.is_file() else None
+    if resumed is not None:
+        refuse_other_preset(config.preset, saved_preset(resumed["config"]), out_path)
+        config = resume_config(config, resumed["config"], RESUME_MAY_CHANGE, out_path)
     upstream_info = setup.upstream_handoff(upstream, parent)
     config = setup.resolve_preset(config, upstream_info, resumed, out_path)
     seed_everything(config.seed + ctx.rank)
@@ -170,7 +185,7 @@ def _train(config: TrainJointConfig, ctx: DistContext,
     start_epoch, start_batch, iteration, history = 0, 0, 0, []
     timeline = setup.train_timeline(dataset) if temporal and ctx.is_main else None
     if resumed is not None:
-        setup.check_resume_dataset(resumed, out_path, dataset)
+        check_same_data(resumed, dataset.fingerprint(), out_path)
         setup.restore(resumed, models, optimizers, schedulers, memory, sampling, ctx)
         start_epoch, iteration = resumed["epoch"], resumed["iteration"]
         start_batch = resumed["extra"]["batch"]
@@ -221,7 +236,7 @@ def _train(config: TrainJointConfig, ctx: DistContext,
         sums: dict[str, float] = {}
         steps, images, clock = 0, 0, time.perf_counter()
         loader = DataLoader(train_set, batch_sampler=batches[start_batch:],
-                            num_workers=setup.workers(config, ctx),
+                            num_workers=loader_workers(config.workers, ctx.device),
                             pin_memory=ctx.device.type == "cuda")
         with log.task(f"epoch {epoch + 1}", total=len(batches)) as progress:
             progress.advance(start_batch)

@@ -40,6 +40,7 @@ from reidkit.train.presets import (
     saved_preset,
 )
 from reidkit.train.rng import capture_rng, restore_rng
+from reidkit.train.scaffold import cpu_state
 
 RHO_DEFAULT = {"msmt": 1.2e-3}
 RHO_FALLBACK = 2e-3
@@ -172,13 +173,6 @@ def carry_moments(opt: torch.optim.Optimizer, saved: dict[str, Any], name: str) 
         {**g, "params": s["params"]} for g, s in zip(groups, saved["param_groups"], strict=True)]})
 
 
-def workers(config: Any, ctx: DistContext) -> int:
-    """Loader processes: as configured, else none on CPU and 4 on GPU."""
-    if config.workers >= 0:
-        return config.workers
-    return 4 if ctx.device.type == "cuda" else 0
-
-
 def train_dataset(config: Any, info: Handoff, records: list[ImageRecord]):
     """Items the step consumes: (x, mesh_ori, mesh_new, index), or (x, index) for --no-gan."""
     size = info.size
@@ -272,11 +266,6 @@ def describe(record: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def plain(module: nn.Module) -> dict[str, torch.Tensor]:
-    """A module's state dict on the CPU."""
-    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
-
-
 def save(*, config: Any, info: Handoff, dataset: ReidDataset, parent: Path,
          models: dict[str, nn.Module], optimizers: dict[str, Any], schedulers: dict[str, Any],
          memory: MemoryBank, sampling: torch.Generator, path: Path, ctx: DistContext, epoch: int,
@@ -290,23 +279,16 @@ def save(*, config: Any, info: Handoff, dataset: ReidDataset, parent: Path,
         recorded = {**{k: handed[k] for k in RECORDED}, **config_to_dict(config),
                     "size": handed["size"], "baseline": info.baseline}
         save_stage(
-            path, stage="train-joint", models={k: plain(m) for k, m in models.items()},
+            path, stage="train-joint", models={k: cpu_state(m) for k, m in models.items()},
             config=recorded,
             epoch=epoch, iteration=iteration, optimizers=states,
             dataset=dataset.fingerprint(), metrics=history[-1] if history else {},
             parent=parent, handoff=info,
-            extra={"batch": batch, "history": history, "memory": plain(memory),
+            extra={"batch": batch, "history": history, "memory": cpu_state(memory),
                    "rng": rng, "world_size": ctx.world_size,
                    "loss_variant": config.loss_variant, "preset": config.preset},
         )
     barrier(ctx)
-
-
-def check_resume_dataset(state: dict[str, Any], path: Path, dataset: ReidDataset) -> None:
-    """Refuse to resume train-joint.pt on another dataset than the one it was made on."""
-    if state["dataset"].get("sha256") != dataset.fingerprint()["sha256"]:
-        raise CheckpointError("train-joint checkpoint was made on a different dataset", path=path,
-                              fix="resume with the same data, or remove the file to start over")
 
 
 def restore(state: dict[str, Any], models: dict[str, nn.Module], optimizers: dict[str, Any],
