@@ -119,6 +119,44 @@ class Method(ABC):
         del state
 
 
+class ClusterMethod(Method):
+    """A method that trains on each epoch's pseudo labels (`self.labels`, set by `begin_epoch`)
+    in camera-diverse P×K batches."""
+
+    labels: np.ndarray
+
+    def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
+        return pseudo_identity_batches(self.name, self.labels, self.cams, self.config, rng)
+
+
+class MemoryMethod(Method):
+    """A method with a memory of every training image's feature (JVTC, MMCL), on random batches
+    of `batch_size` images."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.memory: torch.Tensor | None = None
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        return step_decay_sgd(self.model, self.config)
+
+    def lr_factor(self, epoch: int) -> float:
+        return 0.1 ** (epoch // self.config.step_every)
+
+    def fill_memory(self) -> None:
+        """The memory's first rows: every training image's feature, before the first step."""
+        if self.memory is None:
+            self.memory = train_features(self.model, self.records, self.config, self.device).to(
+                self.device)
+
+    def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
+        from reidkit.data.samplers import random_batches
+
+        return random_batches(
+            len(self.records), self.config.batch_size, rng, num_batches=self.config.iters or None
+        )
+
+
 def train_features(
     model: IdentityEncoder, records: list[ImageRecord], config: Any, device: torch.device
 ) -> torch.Tensor:

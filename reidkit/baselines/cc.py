@@ -13,11 +13,10 @@ import torch
 from torch.nn import functional as F
 
 from reidkit.baselines.base import (
-    Method,
+    ClusterMethod,
     adam,
     cluster,
     label_stats,
-    pseudo_identity_batches,
     train_features,
     trainable,
 )
@@ -48,7 +47,7 @@ def check_cc_config(config: Any) -> None:
         raise ConfigError("step_every must be at least 1", fix="e.g. step_every = 20 (TOML)")
 
 
-class ClusterContrast(Method):
+class ClusterContrast(ClusterMethod):
     """Cluster-Contrast; the memory is rebuilt from fresh features at every epoch, so it is not
     part of the checkpoint (a resumed run rebuilds it exactly)."""
 
@@ -81,9 +80,6 @@ class ClusterContrast(Method):
         self.centroids = cluster_proxies(feats, labels)[0].to(self.device)
         self.targets = labels.to(self.device)
         return label_stats(self.labels, self.cams)
-
-    def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
-        return pseudo_identity_batches("Cluster-Contrast", self.labels, self.cams, self.config, rng)
 
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
         cfg = self.config

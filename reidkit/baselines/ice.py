@@ -13,11 +13,10 @@ from torch.nn import functional as F
 
 from reidkit import log
 from reidkit.baselines.base import (
-    Method,
+    ClusterMethod,
     adam,
     cluster,
     label_stats,
-    pseudo_identity_batches,
     train_features,
     trainable,
 )
@@ -73,7 +72,7 @@ def warn_short_ema(config: Any, num_records: int) -> None:
         )
 
 
-class ICE(Method):
+class ICE(ClusterMethod):
     """ICE; the momentum encoder is the evaluated and exported model."""
 
     name = "ice"
@@ -120,9 +119,6 @@ class ICE(Method):
                 cam=p_cam.to(self.device),
             )
         return label_stats(self.labels, self.cams)
-
-    def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
-        return pseudo_identity_batches("ICE", self.labels, self.cams, self.config, rng)
 
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
         cfg = self.config

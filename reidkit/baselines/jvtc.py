@@ -11,30 +11,22 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from reidkit.baselines.base import Method, label_stats, step_decay_sgd, train_features
+from reidkit.baselines.base import MemoryMethod, label_stats
 from reidkit.baselines.losses import local_consistency_loss, memory_multilabel_loss, memory_update
 from reidkit.data.augment import MultiView, train_transform
-from reidkit.data.samplers import random_batches
 
 
-class JVTC(Method):
+class JVTC(MemoryMethod):
     """JVTC without temporal information."""
 
     name = "jvtc"
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.memory: torch.Tensor | None = None
         self.labels: np.ndarray | None = None
-
-    def build_optimizer(self) -> torch.optim.Optimizer:
-        return step_decay_sgd(self.model, self.config)
 
     def transform(self) -> Callable:
         return MultiView(train_transform(tuple(self.config.size)), views=self.config.views)
-
-    def lr_factor(self, epoch: int) -> float:
-        return 0.1 ** (epoch // self.config.step_every)
 
     def memory_momentum(self, epoch: int) -> float:
         """Weight of the old memory row: min(rate·epoch, max)."""
@@ -52,34 +44,24 @@ class JVTC(Method):
         k1 20, λ 0.3, rho rule, DBSCAN min_samples 1); returns (labels, temporal used)."""
         from reidkit.cluster.rerank_cluster import rerank_cluster
 
-        cfg = self.config
-        result = rerank_cluster(
-            self.memory.cpu().numpy(),
-            eps=cfg.eps,
-            rho=None if cfg.eps else cfg.rho,
-            k1=cfg.k1,
-            k2=cfg.k2,
-            lambda_value=cfg.rerank_lambda,
-            min_samples=cfg.min_samples,
-        )
+        result = rerank_cluster(self.memory.cpu().numpy(), **self.rule())
         return result.labels, False
+
+    def rule(self) -> dict[str, Any]:
+        """The authors' relabelling settings: radius (eps, or the rho rule), k1, k2, λ, DBSCAN's
+        min_samples."""
+        cfg = self.config
+        return dict(eps=cfg.eps, rho=None if cfg.eps else cfg.rho, k1=cfg.k1, k2=cfg.k2,
+                    lambda_value=cfg.rerank_lambda, min_samples=cfg.min_samples)
 
     def begin_epoch(self, epoch: int) -> dict[str, Any]:
         stats: dict[str, Any] = {}
-        if self.memory is None:
-            self.memory = train_features(self.model, self.records, self.config, self.device).to(
-                self.device
-            )
+        self.fill_memory()
         if self.relabel_due(epoch):
             self.labels, stats["temporal"] = self.relabel(epoch)
         if self.labels is not None:
             stats.update(label_stats(self.labels, self.cams))
         return stats
-
-    def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
-        return random_batches(
-            len(self.records), self.config.batch_size, rng, num_batches=self.config.iters or None
-        )
 
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
         cfg = self.config
@@ -140,15 +122,6 @@ class JVTCPlus(JVTC):
         timeline = build_timeline(
             self.records, kind, market_offsets(self.records) if kind == "sequence" else None
         )
-        labels, _, _ = rerank_temporal_labels(
-            self.memory.cpu().numpy(),
-            timeline,
-            eps=cfg.eps,
-            rho=None if cfg.eps else cfg.rho,
-            k1=cfg.k1,
-            k2=cfg.k2,
-            lambda_value=cfg.rerank_lambda,
-            temporal_lambda=cfg.temporal_lambda,
-            min_samples=cfg.min_samples,
-        )
+        labels, _, _ = rerank_temporal_labels(self.memory.cpu().numpy(), timeline,
+                                              temporal_lambda=cfg.temporal_lambda, **self.rule())
         return np.asarray(labels, dtype=np.int64), True

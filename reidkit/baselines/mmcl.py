@@ -7,50 +7,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from reidkit.baselines.base import Method, step_decay_sgd, train_features
+from reidkit.baselines.base import MemoryMethod
 from reidkit.baselines.losses import memory_update, mmcl_loss, mplp_labels
 from reidkit.data.augment import train_transform
-from reidkit.data.samplers import random_batches
 
 
-class MMCL(Method):
+class MMCL(MemoryMethod):
     """MMCL; single-label (instance) targets for the first `single_label_epochs` epochs."""
 
     name = "mmcl"
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.memory: torch.Tensor | None = None
         self.positives = 0.0
-
-    def build_optimizer(self) -> torch.optim.Optimizer:
-        return step_decay_sgd(self.model, self.config)
 
     def transform(self) -> Callable:
         return train_transform(tuple(self.config.size))
-
-    def lr_factor(self, epoch: int) -> float:
-        return 0.1 ** (epoch // self.config.step_every)
 
     def memory_momentum(self, epoch: int) -> float:
         """Weight of the old memory row, growing linearly from 0 to `memory_momentum`."""
         return self.config.memory_momentum * epoch / max(self.config.epochs, 1)
 
     def begin_epoch(self, epoch: int) -> dict[str, Any]:
-        if self.memory is None:
-            self.memory = train_features(self.model, self.records, self.config, self.device).to(
-                self.device
-            )
+        self.fill_memory()
         return {"multi_label": epoch >= self.config.single_label_epochs}
-
-    def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
-        return random_batches(
-            len(self.records), self.config.batch_size, rng, num_batches=self.config.iters or None
-        )
 
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
         cfg = self.config
