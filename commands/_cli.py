@@ -3,11 +3,15 @@ and the common option types."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -17,14 +21,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from reidkit import log
+from reidkit.config import resolve_config
 from reidkit.errors import ReidkitError
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C")
+DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
 out = Console(highlight=False, soft_wrap=True)
 
-DeviceOpt = Annotated[
-    str, typer.Option("--device", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
-]
+DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")
 ]
@@ -45,6 +50,16 @@ DatasetOpt = Annotated[
 ]
 DataRootOpt = Annotated[
     Path, typer.Option("--data-root", help="Folder holding the dataset (see README for layouts).")
+]
+GivenDatasetOpt = Annotated[
+    str | None,
+    typer.Option("--dataset", help="Dataset layout: market, duke, msmt or folder (see README); "
+                 "required (here or in --config)."),
+]
+GivenDataRootOpt = Annotated[
+    Path | None,
+    typer.Option("--data-root", help="Folder holding the dataset (see README for layouts); "
+                 "required (here or in --config)."),
 ]
 CameraRegexOpt = Annotated[
     str | None,
@@ -133,3 +148,83 @@ def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
     if h <= 0 or w <= 0:
         raise typer.BadParameter("height and width must be positive", param_hint=option)
     return h, w
+
+
+def default_of(cls: type, name: str) -> Any:
+    """A config field's default as its dataclass writes it, the one place each default lives."""
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None or value == {} or value == ():
+        return "none"
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}x{value[1]}"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def default_help(cls: type, name: str) -> str:
+    """`[default: X]` for help text, read from the config dataclass, styled as Typer's own."""
+    return f"[dim]\\[default: {escape(_shown(default_of(cls, name)))}][/dim]"
+
+
+def opt(cls: type, name: str, *decls: str, help: str, **kwargs: Any) -> Any:
+    """A Typer option for config field `name` whose help ends with the dataclass's default (the
+    option itself defaults to None, not given, so the default is written once)."""
+    decls = decls or (f"--{name.replace('_', '-')}",)
+    return typer.Option(*decls, help=f"{help} {default_help(cls, name)}", **kwargs)
+
+
+def _parse(value: Any, annotation: Any, option: str) -> Any:
+    """Command-line text of a tuple field: `HxW` for two ints, else comma-separated items."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if not isinstance(value, str) or typing.get_origin(annotation) is not tuple:
+        return value
+    items = typing.get_args(annotation)
+    if len(items) == 2 and items[1] is Ellipsis:
+        return tuple(parse_csv(value, items[0], option))
+    if items == (int, int):
+        return parse_size(value, option)
+    parts = parse_csv(value, str, option)
+    if len(parts) != len(items) or not all(parts):
+        raise typer.BadParameter(f"'{value}' is not {len(items)} comma-separated items, e.g. A,B",
+                                 param_hint=option)
+    return tuple(parts)
+
+
+def config_from(
+    cls: type[C],
+    command: Callable[..., Any],
+    options: Mapping[str, Any],
+    *,
+    rename: Mapping[str, str] | None = None,
+    output: Sequence[str] = ("json_out",),
+    one_of: Sequence[str] = (),
+) -> C:
+    """A command's config: dataclass defaults < the `config` TOML < the options given.
+
+    `options` are the command's parameters (`locals()`); one left at its Typer default (None, or
+    False for an on-switch) is not given; `output` names the flags that only shape the output;
+    `rename` maps a parameter to its field where the names differ; tuple fields parse `HxW` and
+    comma lists. Giving one field of the exclusive group `one_of` clears the others from the TOML.
+    """
+    declared = inspect.signature(command).parameters
+    hints = typing.get_type_hints(cls)
+    given: dict[str, Any] = {}
+    for key, value in options.items():
+        if key == "config" or key in output or value is None or value == declared[key].default:
+            continue
+        field = (rename or {}).get(key, key)
+        given[field] = _parse(value, hints.get(field), f"--{key.replace('_', '-')}")
+    config = resolve_config(cls, options.get("config"), **given)
+    if any(name in given for name in one_of):
+        config = dataclasses.replace(config, **{n: None for n in one_of if n not in given})
+    return config

@@ -7,17 +7,7 @@ from typing import Annotated
 
 import typer
 
-from reidkit.commands._cli import (
-    DataRootOpt,
-    DatasetOpt,
-    DeviceOpt,
-    JsonOpt,
-    parse_size,
-    print_json,
-    print_table,
-    user_errors,
-)
-from reidkit.config import resolve_config
+from reidkit.commands import _cli as cli
 from reidkit.stages.cluster import ClusterConfig, run_cluster
 
 DIAGNOSTIC = "diagnostic (uses ground truth)"
@@ -43,18 +33,21 @@ def _rows(result: dict) -> list[list]:
     return rows
 
 
-@user_errors
+C = ClusterConfig
+
+
+@cli.user_errors
 def run(
-    dataset: DatasetOpt,
-    data_root: DataRootOpt,
+    dataset: cli.GivenDatasetOpt = None,
+    data_root: cli.GivenDataRootOpt = None,
     checkpoint: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--checkpoint",
             help="E_id weights: a reidkit stage checkpoint, a JVTC/GCL state_dict, a GCL "
-            "id_*.pt / model_best.pth, or an ICE checkpoint.",
+            "id_*.pt / model_best.pth, or an ICE checkpoint; required (here or in --config).",
         ),
-    ],
+    ] = None,
     eps: Annotated[
         float | None,
         typer.Option(
@@ -71,11 +64,11 @@ def run(
             "distances (default 0.002, msmt 0.0012); excludes --eps.",
         ),
     ] = None,
-    k1: Annotated[int, typer.Option("--k1", help="k-reciprocal neighbourhood size.")] = 30,
-    k2: Annotated[int, typer.Option("--k2", help="Local query expansion size.")] = 6,
+    k1: Annotated[int | None, cli.opt(C, "k1", help="k-reciprocal neighbourhood size.")] = None,
+    k2: Annotated[int | None, cli.opt(C, "k2", help="Local query expansion size.")] = None,
     min_samples: Annotated[
-        int, typer.Option("--min-samples", help="DBSCAN core-point neighbourhood size.")
-    ] = 4,
+        int | None, cli.opt(C, "min_samples", help="DBSCAN core-point neighbourhood size.")
+    ] = None,
     rerank_lambda: Annotated[
         float | None,
         typer.Option(
@@ -94,16 +87,16 @@ def run(
         ),
     ] = False,
     temporal_lambda: Annotated[
-        float,
-        typer.Option("--temporal-lambda", help="λ of the re-ranked joint distance (JVTC+: 0.5)."),
-    ] = 0.5,
+        float | None,
+        cli.opt(C, "temporal_lambda", help="λ of the re-ranked joint distance (JVTC+: 0.5)."),
+    ] = None,
     split: Annotated[
-        str, typer.Option("--split", help="Which split to cluster: train, query or gallery.")
-    ] = "train",
+        str | None, cli.opt(C, "split", help="Which split to cluster: train, query or gallery.")
+    ] = None,
     out: Annotated[
-        Path,
-        typer.Option("--out", help="CSV of (image name, label); label -1 marks an outlier."),
-    ] = Path("labels.csv"),
+        Path | None,
+        cli.opt(C, "out", help="CSV of (image name, label); label -1 marks an outlier."),
+    ] = None,
     size: Annotated[
         str | None,
         typer.Option(
@@ -111,8 +104,10 @@ def run(
             help="Input HEIGHTxWIDTH; default: the checkpoint's training size, else 256x128.",
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 64,
-    device: DeviceOpt = "auto",
+    batch_size: Annotated[
+        int | None, cli.opt(C, "batch_size", help="Images per forward pass.")
+    ] = None,
+    device: Annotated[str | None, cli.opt(C, "device", help=cli.DEVICE_HELP)] = None,
     camera_regex: Annotated[
         str | None,
         typer.Option(
@@ -121,7 +116,8 @@ def run(
             "(default: none, the dataset's own naming).",
         ),
     ] = None,
-    json_out: JsonOpt = False,
+    config: cli.ConfigOpt = None,
+    json_out: cli.JsonOpt = False,
 ) -> None:
     """Cluster a dataset split into pseudo identities (k-reciprocal Jaccard + DBSCAN; JVTC's
     re-ranked distance with --rerank-lambda).
@@ -129,32 +125,12 @@ def run(
     Writes one `name,label` line per image (-1 = outlier) and prints the clustering statistics;
     NMI/ARI/purity are shown only when the file names carry true ids, as diagnostics.
     """
-    config = resolve_config(
-        ClusterConfig,
-        None,
-        dataset=dataset,
-        data_root=data_root,
-        checkpoint=checkpoint,
-        split=split,
-        eps=eps,
-        rho=rho,
-        k1=k1,
-        k2=k2,
-        min_samples=min_samples,
-        rerank_lambda=rerank_lambda,
-        temporal=temporal,
-        temporal_lambda=temporal_lambda,
-        out=out,
-        size=parse_size(size) if size else None,
-        batch_size=batch_size,
-        device=device,
-        camera_regex=camera_regex,
-    )
+    config = cli.config_from(ClusterConfig, run, locals(), one_of=("eps", "rho"))
     result = run_cluster(config)
     if json_out:
-        print_json(result)
+        cli.print_json(result)
         return
-    print_table(
+    cli.print_table(
         f"{result['dataset']} {result['split']}: pseudo labels"
         f"{' (joint visual-temporal)' if result['temporal'] else ''} → {result['out']}",
         ("statistic", "value"),

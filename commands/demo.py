@@ -7,27 +7,20 @@ from typing import Annotated
 
 import typer
 
-from reidkit.commands._cli import (
-    DeviceOpt,
-    JsonOpt,
-    out,
-    percent,
-    print_json,
-    print_table,
-    user_errors,
-)
-from reidkit.config import resolve_config
+from reidkit.commands import _cli as cli
 from reidkit.stages.demo import DemoConfig, run_demo
 
 SHOWN = ("mAP", "rank1", "rank5", "mINP")
+C = DemoConfig
 
 
-@user_errors
+@cli.user_errors
 def run(
     out_dir: Annotated[
-        Path,
-        typer.Option("--out", help="Folder for everything the demo writes; re-running resumes."),
-    ] = Path("demo-run"),
+        Path | None,
+        cli.opt(C, "out", "--out",
+                help="Folder for everything the demo writes; re-running resumes."),
+    ] = None,
     quick: Annotated[
         bool,
         typer.Option(
@@ -43,10 +36,11 @@ def run(
                      "so (default: none)."),
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the synthetic data and training.")
-    ] = 0,
-    device: DeviceOpt = "auto",
-    json_out: JsonOpt = False,
+        int | None, cli.opt(C, "seed", help="Seed of the synthetic data and training.")
+    ] = None,
+    device: Annotated[str | None, cli.opt(C, "device", help=cli.DEVICE_HELP)] = None,
+    config: cli.ConfigOpt = None,
+    json_out: cli.JsonOpt = False,
 ) -> None:
     """Run the whole pipeline on a synthetic dataset.
 
@@ -54,29 +48,29 @@ def run(
 
     Re-running resumes after the last finished stage.
     """
-    config = resolve_config(DemoConfig, None, out=out_dir, quick=quick, device=device, seed=seed,
-                            inception_weights=inception_weights)
+    config = cli.config_from(DemoConfig, run, locals(), rename={"out_dir": "out"})
     summary = run_demo(config)
     if json_out:
-        print_json(summary)
+        cli.print_json(summary)
         return
     gen = summary["generation"]
     marker = f" — {gen['marker']}" if gen["marker"] else ""
     labels = {"untrained": "E_id untrained (random weights)", "warmup": "E_id after warm-up",
               "train-joint": "E_id after train-joint"}
-    rows = [(labels[name], *(percent(s[k]) for k in SHOWN))
+    rows = [(labels[name], *(cli.percent(s[k]) for k in SHOWN))
             for name, s in summary["eval"].items()]
     generated = summary["generated_queries"]
     rows.append(("generated views as queries (final E_id)",
-                 *(percent(generated[k]) for k in SHOWN)))
-    print_table("Re-identification on the synthetic test split (%)",
+                 *(cli.percent(generated[k]) for k in SHOWN)))
+    cli.print_table("Re-identification on the synthetic test split (%)",
                 ["model", "mAP", "R1", "R5", "mINP"], rows)
-    print_table(f"Generation quality{marker}", ["row", "FID", "SSIM mean", "SSIM std", "images"],
+    cli.print_table(f"Generation quality{marker}",
+                    ["row", "FID", "SSIM mean", "SSIM std", "images"],
                 [(r["name"], r["fid"], r["ssim_mean"], r["ssim_std"], r["images"])
                  for r in gen["rows"]])
-    out.print(
+    cli.out.print(
         f"finished in {summary['seconds']:.0f} s; results: {summary['out']}/demo-results.json"
     )
     for label, paths in summary["images"].items():
         shown = paths if isinstance(paths, str) else ", ".join(paths[:3]) or "(none)"
-        out.print(f"  {label.replace('_', ' ')}: {shown}")
+        cli.out.print(f"  {label.replace('_', ' ')}: {shown}")

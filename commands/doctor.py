@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from reidkit.commands._cli import JsonOpt, out, print_json, print_table, user_errors
+from reidkit.commands import _cli as cli
 from reidkit.stages.doctor import run_doctor
 
 COLUMNS = ["", "status", "found"]
@@ -21,10 +21,10 @@ def _rows(checks: list[dict]) -> list[list[str]]:
 def _to_do(checks: list[dict]) -> None:
     for c in checks:
         if c["fix"]:
-            out.print(f"  {c['name']}: {c['fix']}", markup=False)
+            cli.out.print(f"  {c['name']}: {c['fix']}", markup=False)
 
 
-@user_errors
+@cli.user_errors
 def run(
     smpl_model: Annotated[
         str | None,
@@ -36,14 +36,14 @@ def run(
         typer.Option("--hmr-checkpoint", help="Also check this SPIN model_checkpoint.pt; "
                      "default: none, not checked.", dir_okay=False),
     ] = None,
-    json_out: JsonOpt = False,
+    json_out: cli.JsonOpt = False,
 ) -> None:
     """Report Python, torch, CUDA, faiss, pytorch3d, ONNX and the weights found (exit 0)."""
     report = run_doctor(smpl_model, hmr_checkpoint)
     if json_out:
-        print_json(report)
+        cli.print_json(report)
         return
-    print_table("environment", COLUMNS, _rows(report["environment"]))
+    cli.print_table("environment", COLUMNS, _rows(report["environment"]))
     _to_do(report["environment"])
-    print_table("weights and licensed files", COLUMNS, _rows(report["weights"]))
+    cli.print_table("weights and licensed files", COLUMNS, _rows(report["weights"]))
     _to_do(report["weights"])

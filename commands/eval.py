@@ -8,34 +8,22 @@ from typing import Annotated
 
 import typer
 
-from reidkit.commands._cli import (
-    CameraRegexOpt,
-    DataRootOpt,
-    DatasetOpt,
-    DeviceOpt,
-    JsonOpt,
-    out,
-    parse_size,
-    percent,
-    print_json,
-    print_table,
-    user_errors,
-)
-from reidkit.config import resolve_config
+from reidkit.commands import _cli as cli
 from reidkit.evaluation.engine import SCORE_KEYS
 from reidkit.stages.eval import EvalConfig, run_eval
 
 COLUMNS = ("", "mAP", "R1", "R5", "R10", "mINP")
+C = EvalConfig
 
 
 def _row(label: str, scores: dict) -> list:
-    return [label, *(percent(scores[k]) for k in SCORE_KEYS)]
+    return [label, *(cli.percent(scores[k]) for k in SCORE_KEYS)]
 
 
-@user_errors
+@cli.user_errors
 def run(
-    dataset: DatasetOpt,
-    data_root: DataRootOpt,
+    dataset: cli.GivenDatasetOpt = None,
+    data_root: cli.GivenDataRootOpt = None,
     checkpoint: Annotated[
         Path | None,
         typer.Option(
@@ -70,10 +58,10 @@ def run(
         ),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Images per forward pass.")
-    ] = 64,
-    device: DeviceOpt = "auto",
-    camera_regex: CameraRegexOpt = None,
+        int | None, cli.opt(C, "batch_size", help="Images per forward pass.")
+    ] = None,
+    device: Annotated[str | None, cli.opt(C, "device", help=cli.DEVICE_HELP)] = None,
+    camera_regex: cli.CameraRegexOpt = None,
     temporal: Annotated[
         bool,
         typer.Option(
@@ -83,13 +71,11 @@ def run(
         ),
     ] = False,
     show_ranks: Annotated[
-        int,
-        typer.Option(
-            "--show-ranks",
-            help="Draw the ranked lists of N queries (query + top 10, green/red borders, junk "
-            "greyed) as PNGs into --out-dir; 0 = none.",
-        ),
-    ] = 0,
+        int | None,
+        cli.opt(C, "show_ranks",
+                help="Draw the ranked lists of N queries (query + top 10, green/red "
+            "borders, junk greyed) as PNGs into --out-dir; 0 = none."),
+    ] = None,
     show_ranks_worst: Annotated[
         bool,
         typer.Option(
@@ -106,9 +92,10 @@ def run(
         ),
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the --show-ranks query draw.")
-    ] = 0,
-    json_out: JsonOpt = False,
+        int | None, cli.opt(C, "seed", help="Seed of the --show-ranks query draw.")
+    ] = None,
+    config: cli.ConfigOpt = None,
+    json_out: cli.JsonOpt = False,
 ) -> None:
     """Evaluate a checkpoint or ONNX model on a query/gallery: mAP, Rank-1/5/10, mINP (+ re-ranked).
 
@@ -118,40 +105,22 @@ def run(
 
     mAP is non-interpolated; queries with no match in another camera are skipped and counted.
     """
-    config = resolve_config(
-        EvalConfig,
-        None,
-        dataset=dataset,
-        data_root=data_root,
-        checkpoint=checkpoint,
-        onnx=onnx,
-        size=parse_size(size) if size else None,
-        batch_size=batch_size,
-        flip=flip,
-        rerank=rerank,
-        device=device,
-        camera_regex=camera_regex,
-        temporal=temporal,
-        show_ranks=show_ranks,
-        show_ranks_worst=show_ranks_worst,
-        out_dir=out_dir,
-        seed=seed,
-    )
+    config = cli.config_from(EvalConfig, run, locals())
     result = run_eval(config)
     if json_out:
-        print_json(result)
+        cli.print_json(result)
         return
-    rows = [_row("joint (JVTC+)" if temporal else "plain", result)]
+    rows = [_row("joint (JVTC+)" if config.temporal else "plain", result)]
     if "rerank" in result:
         rows.append(_row("re-ranked", result["rerank"]))
     h, w = result["config"]["size"]
-    print_table(
+    cli.print_table(
         f"{result['dataset']}: {result['num_query']} queries ({result['valid_queries']} valid) × "
-        f"{result['num_gallery']} gallery, {h}x{w}{', flip' if flip else ''} (%)",
+        f"{result['num_gallery']} gallery, {h}x{w}{', flip' if config.flip else ''} (%)",
         COLUMNS,
         rows,
     )
     figures = result.get("rank_figures")
     if figures:
-        out.print(f"ranked lists: {len(figures['files'])} PNGs in {figures['out_dir']}",
+        cli.out.print(f"ranked lists: {len(figures['files'])} PNGs in {figures['out_dir']}",
                   markup=False)

@@ -7,25 +7,25 @@ from typing import Annotated
 
 import typer
 
-from reidkit.commands._cli import JsonOpt, parse_size, print_json, print_table, user_errors
-from reidkit.config import resolve_config
+from reidkit.commands import _cli as cli
 from reidkit.stages.export import ExportConfig, run_export
 
+C = ExportConfig
 
-@user_errors
+
+@cli.user_errors
 def run(
     checkpoint: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--checkpoint",
             help="E_id weights: a reidkit stage checkpoint, a JVTC/GCL state_dict, a GCL "
-            "id_*.pt / model_best.pth, or an ICE checkpoint.",
+            "id_*.pt / model_best.pth, or an ICE checkpoint; required (here or in --config).",
         ),
-    ],
+    ] = None,
     out: Annotated[
-        Path,
-        typer.Option("--out", help="ONNX file to write (atomically).", dir_okay=False),
-    ] = Path("model.onnx"),
+        Path | None, cli.opt(C, "out", help="ONNX file to write (atomically).", dir_okay=False)
+    ] = None,
     size: Annotated[
         str | None,
         typer.Option(
@@ -39,17 +39,15 @@ def run(
         typer.Option("--dynamic-batch",
                      help="Any batch size at run time (default: batches of exactly 1)."),
     ] = False,
-    opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 17,
-    json_out: JsonOpt = False,
+    opset: Annotated[int | None, cli.opt(C, "opset", help="ONNX opset version.")] = None,
+    config: cli.ConfigOpt = None,
+    json_out: cli.JsonOpt = False,
 ) -> None:
     """Export the identity encoder to ONNX: images → L2-normalised retrieval feature."""
-    config = resolve_config(
-        ExportConfig, None, checkpoint=checkpoint, out=out,
-        size=parse_size(size) if size else None, dynamic_batch=dynamic_batch, opset=opset,
-    )
+    config = cli.config_from(ExportConfig, run, locals())
     result = run_export(config)
     if json_out:
-        print_json(result)
+        cli.print_json(result)
         return
     check = result["check"]
     rows = [
@@ -60,5 +58,5 @@ def run(
         ["onnxruntime check", check.get("skipped")
          or f"max |difference| {check['max_abs_diff']:.2e} from PyTorch"],
     ]
-    print_table(f"exported {result['checkpoint_format']} E_id ({result['arch']}) → "
+    cli.print_table(f"exported {result['checkpoint_format']} E_id ({result['arch']}) → "
                 f"{result['onnx']}", ["", ""], rows)

@@ -8,15 +8,10 @@ from typing import Annotated
 
 import typer
 
-from reidkit.commands._cli import (
-    ConfigOpt,
-    DeviceOpt,
-    JsonOpt,
-    parse_size,
-    print_json,
-    print_table,
-    user_errors,
-)
+from reidkit.commands import _cli as cli
+from reidkit.stages.gen_warmup import GenWarmupConfig, run_gen_warmup
+
+C = GenWarmupConfig
 
 HELP = {
     "run": "Run folder holding warmup.pt; gen-warmup.pt is written there (required).",
@@ -27,9 +22,9 @@ HELP = {
     "dataset": "Dataset layout (default: from the warm-up checkpoint).",
     "data-root": "Dataset folder (default: from the warm-up checkpoint).",
     "size": "Input size HEIGHTxWIDTH (default: the warm-up's, else 256x128).",
-    "epochs": "Epochs over all training images (default 40, the paper's).",
+    "epochs": "Epochs over all training images (the paper's).",
     "iters-per-epoch": "Cap on iterations per epoch for quick runs (default: none, one full pass).",
-    "lr": "Adam learning rate of E_str, G and D (default 1e-4, the paper's).",
+    "lr": "Adam learning rate of E_str, G and D (the paper's).",
     "preset": (
         "paper (default: the paper's text) or reference (what the authors' code does): sets "
         "--feat-variant and --view-variant unless given; recorded in gen-warmup.pt and handed "
@@ -43,18 +38,18 @@ HELP = {
         "New view drawn from: paper (all 7 rotations, 45..315) or reference (45..270 only, the "
         "authors' off-by-one). Default: as --preset."
     ),
-    "gan-type": "Adversarial loss: lsgan (reference, with R1; default) or log (paper's form).",
-    "amp": "bf16 autocast on CUDA (no effect on CPU; default: off).",
-    "channels-last": "Channels-last memory format (GPU speed-up; default: off).",
-    "sample-every": "Write a sample grid PNG into <run>/samples every N iterations (0 = never; "
-    "default 500).",
-    "workers": "Data loader processes (default -1: 0 on CPU, 4 on GPU).",
-    "seed": "Random seed: batch order, novel-view draws, initialisation (default 1).",
+    "gan-type": "Adversarial loss: lsgan (reference, with R1) or log (paper's form).",
+    "amp": "bf16 autocast on CUDA (no effect on CPU).",
+    "channels-last": "Channels-last memory format (GPU speed-up).",
+    "sample-every": "Write a sample grid PNG into <run>/samples every N iterations (0 = never).",
+    "workers": "Data loader processes (-1: 0 on CPU, up to 8 on GPU).",
+    "seed": "Random seed: batch order, novel-view draws, initialisation.",
+    "batch-size": "Images per batch (the paper's); --batch is the old name.",
     "resume": "Continue from <run>/gen-warmup.pt (its settings are kept).",
 }
 
 
-@user_errors
+@cli.user_errors
 def run(
     run_dir: Annotated[Path | None, typer.Option("--run", help=HELP["run"])] = None,
     mesh_root: Annotated[Path | None, typer.Option("--mesh-root", help=HELP["mesh-root"])] = None,
@@ -62,17 +57,15 @@ def run(
     dataset: Annotated[str | None, typer.Option("--dataset", help=HELP["dataset"])] = None,
     data_root: Annotated[Path | None, typer.Option("--data-root", help=HELP["data-root"])] = None,
     size: Annotated[str | None, typer.Option("--size", help=HELP["size"])] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help=HELP["epochs"])] = None,
+    epochs: Annotated[int | None, cli.opt(C, "epochs", help=HELP["epochs"])] = None,
     batch_size: Annotated[
-        int | None,
-        typer.Option("--batch-size", "--batch",
-                     help="Images per batch (default 16, the paper's); --batch is the old name."),
+        int | None, cli.opt(C, "batch_size", "--batch-size", "--batch", help=HELP["batch-size"])
     ] = None,
     iters_per_epoch: Annotated[
         int | None,
         typer.Option("--iters-per-epoch", help=HELP["iters-per-epoch"]),
     ] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help=HELP["lr"])] = None,
+    lr: Annotated[float | None, cli.opt(C, "lr", help=HELP["lr"])] = None,
     preset: Annotated[str | None, typer.Option("--preset", help=HELP["preset"])] = None,
     feat_variant: Annotated[
         str | None,
@@ -82,58 +75,31 @@ def run(
         str | None,
         typer.Option("--view-variant", help=HELP["view-variant"]),
     ] = None,
-    gan_type: Annotated[str | None, typer.Option("--gan-type", help=HELP["gan-type"])] = None,
-    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help=HELP["amp"])] = None,
+    gan_type: Annotated[str | None, cli.opt(C, "gan_type", help=HELP["gan-type"])] = None,
+    amp: Annotated[bool | None, cli.opt(C, "amp", "--amp/--no-amp", help=HELP["amp"])] = None,
     channels_last: Annotated[
         bool | None,
-        typer.Option("--channels-last/--no-channels-last", help=HELP["channels-last"]),
+        cli.opt(C, "channels_last", "--channels-last/--no-channels-last",
+                help=HELP["channels-last"]),
     ] = None,
     sample_every: Annotated[
-        int | None,
-        typer.Option("--sample-every", help=HELP["sample-every"]),
+        int | None, cli.opt(C, "sample_every", help=HELP["sample-every"])
     ] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help=HELP["workers"])] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help=HELP["seed"])] = None,
+    workers: Annotated[int | None, cli.opt(C, "workers", help=HELP["workers"])] = None,
+    seed: Annotated[int | None, cli.opt(C, "seed", help=HELP["seed"])] = None,
     resume: Annotated[bool, typer.Option("--resume", help=HELP["resume"])] = False,
-    device: DeviceOpt = "auto",
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
+    device: Annotated[str | None, cli.opt(C, "device", help=cli.DEVICE_HELP)] = None,
+    config: cli.ConfigOpt = None,
+    json_out: cli.JsonOpt = False,
 ) -> None:
     """Train E_str, G and D with L_gan against the frozen E_id (GCL stage 2)."""
-    from reidkit.config import resolve_config
-    from reidkit.stages.gen_warmup import GenWarmupConfig, run_gen_warmup
-
-    cfg = resolve_config(
-        GenWarmupConfig,
-        config,
-        run=run_dir,
-        mesh_root=mesh_root,
-        init=init,
-        dataset=dataset,
-        data_root=data_root,
-        size=parse_size(size) if size else None,
-        epochs=epochs,
-        batch_size=batch_size,
-        iters_per_epoch=iters_per_epoch,
-        lr=lr,
-        preset=preset,
-        feat_variant=feat_variant,
-        view_variant=view_variant,
-        gan_type=gan_type,
-        amp=amp,
-        channels_last=channels_last,
-        sample_every=sample_every,
-        workers=workers,
-        seed=seed,
-        resume=resume,
-        device=device,
-    )
+    cfg = cli.config_from(GenWarmupConfig, run, locals(), rename={"run_dir": "run"})
     result = run_gen_warmup(cfg)
     if json_out:
-        print_json(result)
+        cli.print_json(result)
         return
     final = result["final"]
     rows = [[k, v] for k, v in final.items() if k not in ("epoch", "iteration")]
     rows += [["iterations", result["iterations"]], ["checkpoint", result["checkpoint"]]]
     title = f"gen-warmup [preset {result['config']['preset']}]: epoch {final.get('epoch', '-')}"
-    print_table(f"{title} (mean losses)", ["term", "value"], rows)
+    cli.print_table(f"{title} (mean losses)", ["term", "value"], rows)

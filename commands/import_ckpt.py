@@ -7,14 +7,13 @@ from typing import Annotated
 
 import typer
 
-from reidkit.commands._cli import JsonOpt, parse_size, print_json, print_table, user_errors
-from reidkit.errors import ConfigError
+from reidkit.commands import _cli as cli
+from reidkit.stages.import_ckpt import ImportConfig, run_import
 
-FORMATS = ("gcl",)
-
-
+C = ImportConfig
 HELP = {
-    "out": "Stage checkpoint to write, e.g. runs/x/train-joint.pt.",
+    "out": "Stage checkpoint to write, e.g. runs/x/train-joint.pt; required (here or in "
+    "--config).",
     "format": "Source format: gcl (the authors' gen_/dis_/id_*.pt, model_best.pth).",
     "gen": "gen_XXXXXXXX.pt ({'gen': state_dict}: E_str, G, AdaIN MLPs); required unless "
     "--stage warmup.",
@@ -32,30 +31,27 @@ HELP = {
 }
 
 
-@user_errors
+@cli.user_errors
 def run(
-    out: Annotated[Path, typer.Option("--out", help=HELP["out"])],
-    fmt: Annotated[str, typer.Option("--format", help=HELP["format"])] = "gcl",
+    out: Annotated[Path | None, typer.Option("--out", help=HELP["out"])] = None,
+    fmt: Annotated[str | None, cli.opt(C, "format", "--format", help=HELP["format"])] = None,
     gen: Annotated[Path | None, typer.Option("--gen", help=HELP["gen"])] = None,
     dis: Annotated[Path | None, typer.Option("--dis", help=HELP["dis"])] = None,
     id_path: Annotated[Path | None, typer.Option("--id", help=HELP["id"])] = None,
-    stage: Annotated[str, typer.Option("--stage", help=HELP["stage"])] = "train-joint",
+    stage: Annotated[str | None, cli.opt(C, "stage", help=HELP["stage"])] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help=HELP["dataset"])] = None,
     data_root: Annotated[Path | None, typer.Option("--data-root", help=HELP["data-root"])] = None,
     mesh_root: Annotated[Path | None, typer.Option("--mesh-root", help=HELP["mesh-root"])] = None,
-    size: Annotated[str, typer.Option("--size", help=HELP["size"])] = "256x128",
-    json_out: JsonOpt = False,
+    size: Annotated[str | None, cli.opt(C, "size", help=HELP["size"])] = None,
+    config: cli.ConfigOpt = None,
+    json_out: cli.JsonOpt = False,
 ) -> None:
     """Import the authors' GCL checkpoints as a reidkit stage checkpoint."""
-    from reidkit.stages.import_ckpt import run_import
-
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown --format '{fmt}'", fix=f"choose one of {', '.join(FORMATS)}")
-    result = run_import(out=out, gen=gen, dis=dis, id_path=id_path, stage=stage, dataset=dataset,
-                        data_root=data_root, mesh_root=mesh_root, size=parse_size(size))
+    result = run_import(cli.config_from(ImportConfig, run, locals(), rename={"fmt": "format"}))
     if json_out:
-        print_json(result)
+        cli.print_json(result)
         return
     rows = [[name, count] for name, count in result["tensors"].items()]
-    print_table(f"imported → {result['checkpoint']} (stage {result['stage']}, {result['arch']})",
-                ["model", "tensors"], rows)
+    cli.print_table(
+        f"imported → {result['checkpoint']} (stage {result['stage']}, {result['arch']})",
+        ["model", "tensors"], rows)

@@ -7,27 +7,21 @@ from typing import Annotated
 
 import typer
 
-from reidkit.commands._cli import (
-    ConfigOpt,
-    DataRootOpt,
-    DatasetOpt,
-    DeviceOpt,
-    JsonOpt,
-    parse_csv,
-    parse_size,
-    print_json,
-    print_table,
-    user_errors,
-)
-from reidkit.config import resolve_config
+from reidkit.commands import _cli as cli
 from reidkit.stages.mesh import MeshConfig, run_mesh
 
+C = MeshConfig
 
-@user_errors
+
+@cli.user_errors
 def run(
-    dataset: DatasetOpt,
-    data_root: DataRootOpt,
-    out: Annotated[Path, typer.Option("--out", help="Mesh root to write (train/ and test/).")],
+    dataset: cli.GivenDatasetOpt = None,
+    data_root: cli.GivenDataRootOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Mesh root to write (train/ and test/); required (here or "
+                     "in --config)."),
+    ] = None,
     smpl_model: Annotated[
         str | None,
         typer.Option(
@@ -61,51 +55,25 @@ def run(
             "estimates them.",
         ),
     ] = None,
-    splits: Annotated[
-        str | None, typer.Option("--splits", help="Comma list of train, test (default both).")
-    ] = None,
-    size: Annotated[
-        str | None, typer.Option("--size", help="Render size HEIGHTxWIDTH (default 256x128).")
-    ] = None,
+    splits: Annotated[str | None, cli.opt(C, "splits", help="Comma list of train, test.")] = None,
+    size: Annotated[str | None, cli.opt(C, "size", help="Render size HEIGHTxWIDTH.")] = None,
     angles: Annotated[
-        str | None,
-        typer.Option("--angles", help="Comma list of turn angles in degrees (default 45..315)."),
+        str | None, cli.opt(C, "angles", help="Comma list of turn angles in degrees.")
     ] = None,
-    renderer: Annotated[
-        str | None, typer.Option("--renderer", help="torch (default) or pytorch3d.")
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Images per batch (default 32).")
-    ] = None,
+    renderer: Annotated[str | None, cli.opt(C, "renderer", help="torch or pytorch3d.")] = None,
+    batch_size: Annotated[int | None, cli.opt(C, "batch_size", help="Images per batch.")] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Redo images whose renders already exist.")
     ] = False,
-    device: DeviceOpt = "auto",
-    config_file: ConfigOpt = None,
-    json_out: JsonOpt = False,
+    device: Annotated[str | None, cli.opt(C, "device", help=cli.DEVICE_HELP)] = None,
+    config: cli.ConfigOpt = None,
+    json_out: cli.JsonOpt = False,
 ) -> None:
     """Estimate body meshes (HMR or given parameters) and render 8 views of every image."""
-    config = resolve_config(
-        MeshConfig,
-        config_file,
-        dataset=dataset,
-        data_root=data_root,
-        out=out,
-        smpl_model=smpl_model,
-        hmr_checkpoint=hmr_checkpoint,
-        smpl_mean_params=smpl_mean_params,
-        smpl_params=tuple(smpl_params) if smpl_params else None,
-        splits=tuple(parse_csv(splits, str, "--splits")) if splits else None,
-        size=parse_size(size) if size else None,
-        angles=tuple(parse_csv(angles, int, "--angles")) if angles else None,
-        renderer=renderer,
-        batch_size=batch_size,
-        overwrite=overwrite or None,
-        device=device,
-    )
+    config = cli.config_from(MeshConfig, run, locals())
     result = run_mesh(config)
     if json_out:
-        print_json(result)
+        cli.print_json(result)
         return
     rows = [
         (
@@ -119,10 +87,11 @@ def run(
         )
         for split, s in result["splits"].items()
     ]
-    print_table(
+    cli.print_table(
         f"mesh → {result['out']}",
         ["split", "images", "rendered", "already done", "unreadable", "no params", "images/s"],
         rows,
     )
     if result["unreadable"]:
-        print_table("unreadable inputs (skipped)", ["path"], [(p,) for p in result["unreadable"]])
+        cli.print_table("unreadable inputs (skipped)", ["path"],
+                        [(p,) for p in result["unreadable"]])

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from reidkit.commands._cli import JsonOpt, print_json, print_table, user_errors
+from reidkit.commands import _cli as cli
 from reidkit.recipes import Recipe, find_recipe, list_recipes, recipes_dir
 
 
@@ -27,7 +27,7 @@ def _row(recipe: Recipe) -> list[str]:
     ]
 
 
-@user_errors
+@cli.user_errors
 def run(
     show: Annotated[
         str | None,
@@ -44,7 +44,7 @@ def run(
             '--path NAME)" --help`; default: none, list them all.',
         ),
     ] = None,
-    json_out: JsonOpt = False,
+    json_out: cli.JsonOpt = False,
 ) -> None:
     """List the paper recipes (one script per table row) with the published mAP / Rank-1."""
     if show is not None:
@@ -56,9 +56,9 @@ def run(
         return
     recipes = list_recipes()
     if json_out:
-        print_json({"folder": str(recipes_dir()), "recipes": [r.to_dict() for r in recipes]})
+        cli.print_json({"folder": str(recipes_dir()), "recipes": [r.to_dict() for r in recipes]})
         return
-    print_table(
+    cli.print_table(
         f"GCL paper recipes (published mAP/Rank-1, %): bash {recipes_dir()}/RECIPE.sh --help",
         ["recipe", "table", "dataset", "warm-up", "baseline", "GCL"],
         [_row(r) for r in recipes],

@@ -8,19 +8,12 @@ from typing import Annotated
 
 import typer
 
-from reidkit.commands._cli import (
-    ConfigOpt,
-    JsonOpt,
-    out,
-    parse_size,
-    print_json,
-    print_table,
-    user_errors,
-)
-from reidkit.config import resolve_config
+from reidkit.commands import _cli as cli
 from reidkit.errors import ConfigError
 from reidkit.scoring import table
 from reidkit.stages.score_gen import ScoreGenConfig, run_score_gen
+
+C = ScoreGenConfig
 
 
 def parse_generated(items: list[str]) -> dict[str, str]:
@@ -39,7 +32,7 @@ def parse_generated(items: list[str]) -> dict[str, str]:
     return generated
 
 
-@user_errors
+@cli.user_errors
 def run(
     real: Annotated[
         Path | None,
@@ -90,16 +83,11 @@ def run(
         ),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Images per Inception batch (default 50).")
+        int | None, cli.opt(C, "batch_size", help="Images per Inception batch.")
     ] = None,
-    device: Annotated[
-        str | None,
-        typer.Option(
-            "--device", help="auto (CUDA when present, else CPU), cpu, cuda; default auto."
-        ),
-    ] = None,
+    device: Annotated[str | None, cli.opt(C, "device", help=cli.DEVICE_HELP)] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Image-decoding worker processes (default 0).")
+        int | None, cli.opt(C, "workers", help="Image-decoding worker processes.")
     ] = None,
     cache_dir: Annotated[
         Path | None,
@@ -118,23 +106,16 @@ def run(
     ] = None,
     ssim_pairs_per_id: Annotated[
         int | None,
-        typer.Option(
-            "--ssim-pairs-per-id",
-            help="SSIM pairs sampled per identity (default 20; 0 = all pairs).",
-        ),
+        cli.opt(C, "ssim_pairs_per_id", help="SSIM pairs sampled per identity (0 = all pairs)."),
     ] = None,
     ssim_channels: Annotated[
-        str | None,
-        typer.Option("--ssim-channels", help="grey (default) or rgb (per channel, averaged)."),
+        str | None, cli.opt(C, "ssim_channels", help="grey or rgb (per channel, averaged).")
     ] = None,
     seed: Annotated[
-        int | None,
-        typer.Option(
-            "--seed", help="Seed of the SSIM pair sample and the Real row split (default 0)."
-        ),
+        int | None, cli.opt(C, "seed", help="Seed of the SSIM pair sample and the Real row split.")
     ] = None,
-    config: ConfigOpt = None,
-    as_json: JsonOpt = False,
+    config: cli.ConfigOpt = None,
+    as_json: cli.JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
     as_markdown: Annotated[
         bool, typer.Option("--markdown", help="Print a Markdown table instead of a rich table.")
@@ -143,34 +124,17 @@ def run(
     """FID and intra-class SSIM of generated images against the real ones (the paper's Table 4)."""
     if as_json + as_csv + as_markdown > 1:
         raise ConfigError("--json, --csv and --markdown are mutually exclusive", fix="pick one")
-    cfg = resolve_config(
-        ScoreGenConfig,
-        config,
-        real=real,
-        generated=parse_generated(generated) if generated else None,
-        real_row=real_row or None,
-        inception_weights=inception_weights,
-        allow_untrained_inception=allow_untrained_inception or None,
-        resize=parse_size(resize, "--resize") if resize else None,
-        batch_size=batch_size,
-        device=device,
-        workers=workers,
-        cache_dir=cache_dir,
-        no_cache=no_cache or None,
-        id_regex=id_regex,
-        ssim_pairs_per_id=ssim_pairs_per_id,
-        ssim_channels=ssim_channels,
-        seed=seed,
-    )
+    options = locals() | {"generated": parse_generated(generated) if generated else None}
+    cfg = cli.config_from(ScoreGenConfig, run, options, output=("as_json", "as_csv", "as_markdown"))
     result = run_score_gen(cfg)
     if as_json:
-        print_json(result)
+        cli.print_json(result)
     elif as_csv:
         sys.stdout.write(table.to_csv(result))
     elif as_markdown:
         sys.stdout.write(table.to_markdown(result))
     else:
         columns, rows = table.table(result)
-        print_table(table.title(result), columns, rows)
+        cli.print_table(table.title(result), columns, rows)
         for line in table.notes(result):
-            out.print(line)
+            cli.out.print(line)

@@ -8,16 +8,11 @@ from typing import Annotated
 
 import typer
 
-from reidkit.commands._cli import (
-    ConfigOpt,
-    DeviceOpt,
-    JsonOpt,
-    parse_csv,
-    percent,
-    print_json,
-    print_table,
-    user_errors,
-)
+from reidkit.commands import _cli as cli
+from reidkit.errors import ConfigError
+from reidkit.stages.train_joint import TrainJointConfig, run_train_joint
+
+C = TrainJointConfig
 
 HELP = {
     "run": "Run folder holding gen-warmup.pt; train-joint.pt is written there (required).",
@@ -25,13 +20,11 @@ HELP = {
         "Warm-up method of the run (jvtc+ clusters with the joint visual-temporal "
         "distance; default: as the warm-up recorded)."
     ),
-    "epochs": "Epochs of joint training (default 20, the paper's; an earlier reference commit ran "
-    "40).",
+    "epochs": "Epochs of joint training (the paper's; an earlier reference commit ran 40).",
     "eps": "Fixed DBSCAN radius (ICE style, e.g. 0.5) instead of the rho rule (default: the rho "
     "rule).",
     "rho": "DBSCAN radius by the rho rule (default 0.002; 0.0012 on MSMT17).",
-    "losses": "Loss terms, comma-separated subset of gan,vi,vi1,vi2 (Table 3 ablations; default: "
-    "all four).",
+    "losses": "Loss terms, comma-separated subset of gan,vi,vi1,vi2 (Table 3 ablations).",
     "no-gan": "Contrast only (L_vi^woGAN): no generation, E_id alone trains.",
     "augment": "With --no-gan: flip, crop, colour jitter and random erasing.",
     "preset": (
@@ -57,31 +50,26 @@ HELP = {
         "Start the G/D Adam moments from gen-warmup's optimiser state (reference) instead of "
         "fresh (paper). Default: as --preset."
     ),
-    "lr-id": "SGD learning rate of E_id (default 3.5e-4, the paper's; x0.1 after 10 epochs).",
+    "lr-id": "SGD learning rate of E_id (the paper's; x0.1 after 10 epochs).",
     "gan-id-weight": (
-        "Weight of L_gan in E_id's gradient (default 1, the paper's L_all; 0 = E_id learns "
-        "only from the view-invariant terms while G and E_str still learn from L_gan)."
+        "Weight of L_gan in E_id's gradient (1 = the paper's L_all; 0 = E_id learns only from "
+        "the view-invariant terms while G and E_str still learn from L_gan)."
     ),
     "bn-stats": (
         "Which E_id forwards update its BatchNorm running statistics: real (the real images "
         "only; the paper is silent) or all (generated images too, as the authors' code). "
         "Default: as --preset (paper: real)."
     ),
-    "batch-size": "Images per iteration and process (default 16, the paper's).",
-    "iters-per-epoch": (
-        "Cap on iterations per epoch (0 = one pass over the labelled images; default 0)."
-    ),
-    "checkpoint-every": (
-        "Also save every N iterations, for mid-epoch resume (0 = epoch ends only; default 0)."
-    ),
-    "eval-every": (
-        "Evaluate on the test split every N epochs and at the end (0 = never); reported "
-        "only (default 0)."
-    ),
+    "batch-size": "Images per iteration and process (the paper's).",
+    "iters-per-epoch": "Cap on iterations per epoch (0 = one pass over the labelled images).",
+    "checkpoint-every": "Also save every N iterations, for mid-epoch resume (0 = epoch ends "
+    "only).",
+    "eval-every": "Evaluate on the test split every N epochs and at the end (0 = never); "
+    "reported only.",
     "amp": "bf16 mixed precision on CUDA (ignored on CPU).",
     "resume": "Continue from the run's train-joint.pt (same step as an uninterrupted run).",
-    "workers": "Data-loading processes (default: 0 on CPU, 4 on GPU).",
-    "seed": "Random seed (default 1).",
+    "workers": "Data-loading processes (-1: 0 on CPU, up to 8 on GPU).",
+    "seed": "Random seed.",
 }
 
 RunOpt = Annotated[
@@ -90,14 +78,14 @@ RunOpt = Annotated[
 ]
 
 
-@user_errors
+@cli.user_errors
 def run(
     run_dir: RunOpt = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help=HELP["baseline"])] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help=HELP["epochs"])] = None,
+    epochs: Annotated[int | None, cli.opt(C, "epochs", help=HELP["epochs"])] = None,
     eps: Annotated[float | None, typer.Option("--eps", help=HELP["eps"])] = None,
     rho: Annotated[float | None, typer.Option("--rho", help=HELP["rho"])] = None,
-    losses: Annotated[str | None, typer.Option("--losses", help=HELP["losses"])] = None,
+    losses: Annotated[str | None, cli.opt(C, "losses", help=HELP["losses"])] = None,
     no_gan: Annotated[bool, typer.Option("--no-gan", help=HELP["no-gan"])] = False,
     augment: Annotated[bool, typer.Option("--augment", help=HELP["augment"])] = False,
     preset: Annotated[str | None, typer.Option("--preset", help=HELP["preset"])] = None,
@@ -118,73 +106,38 @@ def run(
         typer.Option("--carry-adam/--no-carry-adam", help=HELP["carry-adam"]),
     ] = None,
     bn_stats: Annotated[str | None, typer.Option("--bn-stats", help=HELP["bn-stats"])] = None,
-    lr_id: Annotated[float | None, typer.Option("--lr-id", help=HELP["lr-id"])] = None,
+    lr_id: Annotated[float | None, cli.opt(C, "lr_id", help=HELP["lr-id"])] = None,
     gan_id_weight: Annotated[
-        float | None,
-        typer.Option("--gan-id-weight", help=HELP["gan-id-weight"]),
+        float | None, cli.opt(C, "gan_id_weight", help=HELP["gan-id-weight"])
     ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help=HELP["batch-size"])] = None,
+    batch_size: Annotated[int | None, cli.opt(C, "batch_size", help=HELP["batch-size"])] = None,
     iters_per_epoch: Annotated[
-        int | None,
-        typer.Option("--iters-per-epoch", help=HELP["iters-per-epoch"]),
+        int | None, cli.opt(C, "iters_per_epoch", help=HELP["iters-per-epoch"])
     ] = None,
     checkpoint_every: Annotated[
-        int | None,
-        typer.Option("--checkpoint-every", help=HELP["checkpoint-every"]),
+        int | None, cli.opt(C, "checkpoint_every", help=HELP["checkpoint-every"])
     ] = None,
-    eval_every: Annotated[int | None, typer.Option("--eval-every", help=HELP["eval-every"])] = None,
+    eval_every: Annotated[int | None, cli.opt(C, "eval_every", help=HELP["eval-every"])] = None,
     amp: Annotated[bool, typer.Option("--amp", help=HELP["amp"])] = False,
     resume: Annotated[bool, typer.Option("--resume", help=HELP["resume"])] = False,
-    workers: Annotated[int | None, typer.Option("--workers", help=HELP["workers"])] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help=HELP["seed"])] = None,
-    device: DeviceOpt = "auto",
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
+    workers: Annotated[int | None, cli.opt(C, "workers", help=HELP["workers"])] = None,
+    seed: Annotated[int | None, cli.opt(C, "seed", help=HELP["seed"])] = None,
+    device: Annotated[str | None, cli.opt(C, "device", help=cli.DEVICE_HELP)] = None,
+    config: cli.ConfigOpt = None,
+    json_out: cli.JsonOpt = False,
 ) -> None:
     """Joint generative + contrastive training (GCL) from the run's gen-warmup checkpoint."""
-    from reidkit.config import resolve_config
-    from reidkit.errors import ConfigError
-    from reidkit.stages.train_joint import TrainJointConfig, run_train_joint
-
     if run_dir is None and config is None:
         raise ConfigError(
             "no run folder given", fix="pass --run RUN (the folder holding gen-warmup.pt)"
         )
-    terms = tuple(parse_csv(losses, option="--losses")) if losses is not None else None
-    cfg = resolve_config(
-        TrainJointConfig,
-        config,
-        run=run_dir,
-        baseline=baseline,
-        epochs=epochs,
-        eps=eps,
-        rho=rho,
-        losses=terms,
-        no_gan=no_gan or None,
-        augment=augment or None,
-        preset=preset,
-        loss_variant=loss_variant,
-        view_variant=view_variant,
-        gan_lr_decay=gan_lr_decay,
-        carry_adam=carry_adam,
-        bn_stats=bn_stats,
-        lr_id=lr_id,
-        gan_id_weight=gan_id_weight,
-        batch_size=batch_size,
-        iters_per_epoch=iters_per_epoch,
-        checkpoint_every=checkpoint_every,
-        eval_every=eval_every,
-        amp=amp or None,
-        resume=resume or None,
-        workers=workers,
-        seed=seed,
-        device=device,
-    )
+    cfg = cli.config_from(TrainJointConfig, run, locals(), rename={"run_dir": "run"},
+                      one_of=("eps", "rho"))
     result = run_train_joint(cfg)
     if json_out:
-        print_json(result)
+        cli.print_json(result)
         return
-    print_table(*table(result))
+    cli.print_table(*table(result))
 
 
 def table(result: dict) -> tuple[str, list[str], list[list]]:
@@ -206,7 +159,7 @@ def table(result: dict) -> tuple[str, list[str], list[list]]:
             r["images_per_s"],
         ]
         if tested:
-            row += [percent(r.get("test_mAP", nan)), percent(r.get("test_rank1", nan))]
+            row += [cli.percent(r.get("test_mAP", nan)), cli.percent(r.get("test_rank1", nan))]
         rows.append(row)
     title = (
         f"train-joint [preset {result['preset']}, {result['loss_variant']} losses] → "

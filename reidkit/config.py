@@ -64,6 +64,27 @@ def resolve_config(cls: type[C], toml_file: str | Path | None = None, **override
     return cls(**values)
 
 
+def require(config: Any, **fixes: str) -> None:
+    """Refuse a config whose required fields (no default: command line or TOML) are missing."""
+    for name, fix in fixes.items():
+        if getattr(config, name) is None:
+            raise ConfigError(f"no --{name.replace('_', '-')} given", fix=f"pass {fix}")
+
+
+def at_most_one(config: Any, *names: str, fix: str) -> None:
+    """Refuse a config that sets two of a group of exclusive fields (e.g. eps and rho): the
+    engine's own check, so a Python caller is refused as the command line is."""
+    given = [f"--{n.replace('_', '-')}" for n in names if getattr(config, n) is not None]
+    if len(given) > 1:
+        raise ConfigError(f"{' and '.join(given)} are exclusive", fix=fix)
+
+
+def check_eps_rho(config: Any) -> None:
+    """The DBSCAN radius is either fixed (eps) or set by the rho rule, never both."""
+    at_most_one(config, "eps", "rho", fix="give one of them (fixed radius or the rho rule), "
+                "e.g. --eps 0.55 or --rho 0.002")
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain-Python view of a config (Paths as strings) for checkpoints and printing."""
 

@@ -4,12 +4,11 @@ clustering statistics."""
 
 from reidkit.cluster.jaccard import jaccard_distance
 from reidkit.cluster.knn import knn
-from reidkit.cluster.labels import cluster_features, cluster_jaccard, pseudo_labels, rho_eps
+from reidkit.cluster.labels import cluster_jaccard, pseudo_labels, rho_eps
 from reidkit.cluster.rerank_cluster import rerank_cluster, rerank_temporal_labels
 from reidkit.cluster.stats import cluster_stats, one_camera_share
 
 __all__ = [
-    "cluster_features",
     "cluster_jaccard",
     "cluster_stats",
     "jaccard_distance",

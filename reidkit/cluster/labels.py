@@ -3,6 +3,8 @@ in row blocks that keep only the pairs that can matter (`reidkit.cluster.bounded
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -58,44 +60,6 @@ def rho_eps(dist: sp.csr_matrix, rho: float) -> float:
     return float((stored.sum() + (take - len(stored)) * 1.0) / take)
 
 
-def pseudo_labels(
-    features: torch.Tensor | np.ndarray,
-    *,
-    eps: float | None = None,
-    rho: float | None = None,
-    k1: int = 30,
-    k2: int = 6,
-    min_samples: int = 4,
-    temporal: PairDistance | None = None,
-) -> np.ndarray:
-    """Cluster features into pseudo identities (−1 = outlier) with Jaccard distance + DBSCAN.
-
-    Exactly one of `eps` (fixed radius) or `rho` (JVTC/GCL rule, see `rho_eps`) must be given.
-    `temporal(rows, cols, cos) -> joint distance ≥ 0` (JVTC+) is mixed into every pair whose
-    encodings overlap; the others stay at 1 and are never neighbours.
-    """
-    return cluster_features(
-        features, eps=eps, rho=rho, k1=k1, k2=k2, min_samples=min_samples, temporal=temporal
-    )[0]
-
-
-def cluster_features(
-    features: torch.Tensor | np.ndarray,
-    *,
-    eps: float | None = None,
-    rho: float | None = None,
-    k1: int = 30,
-    k2: int = 6,
-    min_samples: int = 4,
-    temporal: PairDistance | None = None,
-) -> tuple[np.ndarray, float]:
-    """`pseudo_labels` that also returns the eps used (logged by the training loops)."""
-    result = cluster_jaccard(
-        features, eps=eps, rho=rho, k1=k1, k2=k2, min_samples=min_samples, temporal=temporal
-    )
-    return result.labels, result.eps
-
-
 def cluster_jaccard(
     features: torch.Tensor | np.ndarray,
     *,
@@ -106,7 +70,13 @@ def cluster_jaccard(
     min_samples: int = 4,
     temporal: PairDistance | None = None,
 ) -> Clustering:
-    """`cluster_features` with what the bounded path kept and verified (benchmarks, logs)."""
+    """Cluster features into pseudo identities (−1 = outlier) with Jaccard distance + DBSCAN;
+    returns the labels, the eps used and what the bounded path kept and verified.
+
+    Exactly one of `eps` (fixed radius) or `rho` (JVTC/GCL rule, see `rho_eps`) must be given.
+    `temporal(rows, cols, cos) -> joint distance ≥ 0` (JVTC+) is mixed into every pair whose
+    encodings overlap; the others stay at 1 and are never neighbours.
+    """
     if (eps is None) == (rho is None):
         raise ConfigError("give exactly one of eps or rho", fix="e.g. --eps 0.55 or --rho 0.002")
     if min_samples < 1 or k1 < 1 or k2 < 1:
@@ -117,3 +87,8 @@ def cluster_jaccard(
     v = encode(x, sims, rank, k1, k2)
     rule = JaccardRule(v) if temporal is None else MixedRule(v, x, temporal, TEMPORAL_MIX)
     return cluster_rule(v, rule, chosen, min_samples, rank)
+
+
+def pseudo_labels(features: torch.Tensor | np.ndarray, **options: Any) -> np.ndarray:
+    """Only the labels of `cluster_jaccard(features, **options)` (what training loops need)."""
+    return cluster_jaccard(features, **options).labels

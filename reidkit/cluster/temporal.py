@@ -233,11 +233,9 @@ def temporal_pseudo_labels(
     """JVTC+ relabelling as train-joint does it: visual clusters, a temporal model fitted on them,
     then clusters on the Jaccard distance mixed with the joint distance. Returns labels, eps used,
     the model. (The JVTC+ warm-up re-ranks the joint distance: `rerank_temporal_labels`.)"""
-    from reidkit.cluster.labels import cluster_features
+    from reidkit.cluster.labels import cluster_jaccard
 
-    visual, _ = cluster_features(features, **cluster_kwargs)
+    visual = cluster_jaccard(features, **cluster_kwargs).labels
     model = TemporalModel.fit(timeline, visual)
-    labels, eps = cluster_features(
-        features, temporal=model.pair_distance(timeline), **cluster_kwargs
-    )
-    return labels, eps, model
+    joint = cluster_jaccard(features, temporal=model.pair_distance(timeline), **cluster_kwargs)
+    return joint.labels, joint.eps, model

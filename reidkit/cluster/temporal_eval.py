@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from reidkit import log
-from reidkit.cluster.labels import cluster_features, default_rho
+from reidkit.cluster.labels import cluster_jaccard, default_rho
 from reidkit.cluster.temporal import (
     TemporalModel,
     build_timeline,
@@ -71,7 +71,8 @@ def fit_temporal_distance(
         amp=device.type == "cuda", desc="train features (temporal model)",
     )
     rho = rho if rho is not None else default_rho(dataset.name)
-    labels, eps = cluster_features(features, rho=rho)
+    found = cluster_jaccard(features, rho=rho)
+    labels, eps = found.labels, found.eps
     cams = 1 + max(r.camid for split in ("train", "query", "gallery")
                    for r in dataset.split(split))
     temporal = TemporalModel.fit(timeline, labels, cams=cams)

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from reidkit import log
-from reidkit.cluster.labels import cluster_features, default_rho
+from reidkit.cluster.labels import cluster_jaccard, default_rho
 from reidkit.cluster.rerank_cluster import rerank_cluster, rerank_temporal_labels
 from reidkit.cluster.stats import cluster_stats
 from reidkit.cluster.temporal import dataset_timelines, temporal_pseudo_labels
-from reidkit.config import config_to_dict
+from reidkit.config import check_eps_rho, config_to_dict, require
 from reidkit.data.datasets import load_dataset
 from reidkit.data.records import SPLITS, ImageRecord
 from reidkit.device import resolve_device
@@ -28,9 +28,9 @@ from reidkit.models.loading import load_identity_encoder
 class ClusterConfig:
     """What `reidkit cluster` needs; eps/rho both None = the dataset's default rho."""
 
-    dataset: str = "market"
-    data_root: Path = Path(".")
-    checkpoint: Path = Path("model.pt")
+    dataset: str | None = None
+    data_root: Path | None = None
+    checkpoint: Path | None = None
     split: str = "train"
     eps: float | None = None
     rho: float | None = None
@@ -48,12 +48,8 @@ class ClusterConfig:
 
 
 def eps_rule(dataset: str, eps: float | None, rho: float | None) -> dict[str, float]:
-    """{"eps": v} or {"rho": v}: refuses both, defaults to the dataset's rho."""
-    if eps is not None and rho is not None:
-        raise ConfigError(
-            "--eps and --rho are exclusive (fixed radius or the rho rule)",
-            fix="give one of them, e.g. --eps 0.55 or --rho 0.002",
-        )
+    """{"eps": v} or {"rho": v} (eps wins; `_check` refuses both), defaults to the dataset's
+    rho."""
     if eps is not None:
         if not 0 < eps:
             raise ConfigError(f"--eps must be positive (got {eps})", fix="e.g. --eps 0.55")
@@ -75,6 +71,9 @@ def distance_name(config: ClusterConfig) -> str:
 
 
 def _check(config: ClusterConfig) -> None:
+    require(config, dataset="--dataset market", data_root="--data-root FOLDER",
+            checkpoint="--checkpoint runs/NAME/warmup.pt")
+    check_eps_rho(config)
     if config.split not in SPLITS:
         raise ConfigError(f"unknown split '{config.split}'", fix=f"use one of {', '.join(SPLITS)}")
     for name in ("k1", "k2", "min_samples", "batch_size"):
@@ -138,7 +137,8 @@ def run_cluster(config: ClusterConfig) -> dict[str, Any]:
     elif timeline is not None:
         labels, eps, _ = temporal_pseudo_labels(features, timeline, **kwargs)
     else:
-        labels, eps = cluster_features(features, **kwargs)
+        found = cluster_jaccard(features, **kwargs)
+        labels, eps = found.labels, found.eps
     clustered = time.perf_counter()
     cams = np.asarray([r.camid for r in records])
     stats = cluster_stats(labels, known_pids(records), cams)

@@ -13,7 +13,7 @@ from torch import nn
 
 from reidkit import log
 from reidkit.cluster.temporal_eval import fit_temporal_distance
-from reidkit.config import config_to_dict
+from reidkit.config import config_to_dict, require
 from reidkit.data.datasets import load_dataset
 from reidkit.data.records import ReidDataset
 from reidkit.data.transforms import DEFAULT_SIZE
@@ -31,8 +31,8 @@ class EvalConfig:
     """What `reidkit eval` needs; `size=None` takes the checkpoint's training size (or the ONNX
     model's input size); `show_ranks` > 0 draws that many ranked lists into `out_dir`."""
 
-    dataset: str = "market"
-    data_root: Path = Path(".")
+    dataset: str | None = None
+    data_root: Path | None = None
     checkpoint: Path | None = None
     onnx: Path | None = None
     size: tuple[int, int] | None = None
@@ -49,6 +49,7 @@ class EvalConfig:
 
 
 def _check(config: EvalConfig) -> None:
+    require(config, dataset="--dataset market", data_root="--data-root FOLDER")
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1 (got {config.batch_size})")
     if (config.checkpoint is None) == (config.onnx is None):

@@ -14,7 +14,7 @@ from PIL import Image
 from torch import nn
 
 from reidkit import log
-from reidkit.config import config_to_dict
+from reidkit.config import at_most_one, config_to_dict
 from reidkit.data.datasets import load_dataset
 from reidkit.data.mesh_pairs import ANGLES, MESH_SPLIT, MeshPairDataset
 from reidkit.data.records import ImageRecord
@@ -69,6 +69,7 @@ def _resolve(config: GenerateConfig, handoff: Handoff) -> GenerateConfig:
 def _check(config: GenerateConfig) -> None:
     if config.checkpoint is None:
         raise ConfigError("no checkpoint given", fix="pass --checkpoint runs/NAME/train-joint.pt")
+    at_most_one(config, "swap", "interpolate", fix="pass one of them: they are separate figures")
     if config.split not in SPLITS:
         raise ConfigError(f"unknown split '{config.split}'",
                           fix=f"choose one of {', '.join(SPLITS)}")

@@ -23,6 +23,7 @@ from reidkit.body.hmr import load_hmr, predict
 from reidkit.body.model import faces_tensor, load_body_model, pose_body
 from reidkit.body.params import FILE_NAME, BodyParams, load_body_params, save_body_params
 from reidkit.body.rotation import DEFAULT_ANGLES, rotate_vertical
+from reidkit.config import require
 from reidkit.data.datasets import load_dataset
 from reidkit.data.records import ImageRecord
 from reidkit.data.transforms import DEFAULT_SIZE
@@ -39,7 +40,7 @@ SAVE_EVERY = 20  # batches between parameter-file saves while HMR runs
 class MeshConfig:
     """Settings of `reidkit mesh`."""
 
-    dataset: str = "market"
+    dataset: str | None = None
     data_root: Path | None = None
     out: Path | None = None
     smpl_model: str | None = None
@@ -61,6 +62,7 @@ def render_folders(angles: tuple[int, ...]) -> list[str]:
 
 
 def _check(config: MeshConfig) -> None:
+    require(config, dataset="--dataset market")
     if config.out is None:
         raise ConfigError("no output folder", fix="pass --out MESH_ROOT")
     if config.data_root is None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from reidkit.body.params import FILE_NAME, save_body_params
-from reidkit.config import config_to_dict
+from reidkit.config import config_to_dict, require
 from reidkit.data.market import SPLIT_FOLDERS
 from reidkit.errors import ConfigError
 from reidkit.io import save_json
@@ -36,7 +36,7 @@ from reidkit.synth.render import SynthRenderer
 class SynthConfig:
     """Settings of `reidkit synth` (stored in synth.json)."""
 
-    out: Path = Path("synth")
+    out: Path | None = None
     ids: int = 100
     cameras: int = 4
     images_per_id: int = 16
@@ -48,6 +48,7 @@ class SynthConfig:
 
 
 def _check(config: SynthConfig) -> None:
+    require(config, out="--out FOLDER (new or empty)")
     if config.ids < 2 or config.ids > 9999:
         raise ConfigError(f"--ids must be 2..9999, got {config.ids}", fix="half train, half test")
     if config.cameras < 2 or config.cameras > 9:
