@@ -8,20 +8,11 @@ from typing import Annotated
 
 import typer
 
-from reidkit.commands._cli import (
-    ConfigOpt,
-    DeviceOpt,
-    JsonOpt,
-    parse_size,
-    percent,
-    print_json,
-    print_table,
-    user_errors,
-)
+from reidkit.commands import _cli as cli
 from reidkit.evaluation.engine import SCORE_KEYS
 
 
-@user_errors
+@cli.user_errors
 def run(
     dataset: Annotated[
         str | None,
@@ -36,7 +27,11 @@ def run(
     ] = None,
     baseline: Annotated[
         str | None,
-        typer.Option("--baseline", help="jvtc, jvtc+, ice, mmcl or cc (default: jvtc)."),
+        typer.Option(
+            "--baseline",
+            help="jvtc, jvtc+, ice, mmcl, cc, abmt or act; supervised trains on the true "
+            "training ids (default: jvtc).",
+        ),
     ] = None,
     out: Annotated[
         Path | None,
@@ -45,7 +40,10 @@ def run(
     arch: Annotated[
         str | None,
         typer.Option(
-            "--arch", help="Backbone: resnet50 (paper; default) or resnet18 (quick CPU runs)."
+            "--arch",
+            help="Backbone: resnet50 (paper; default), resnet18 (quick CPU runs), or with "
+            "--baseline supervised only scr (SCR's three-branch ResNet-50, 3328-d; its default) "
+            "or scr-resnet18.",
         ),
     ] = None,
     head: Annotated[
@@ -138,14 +136,57 @@ def run(
     ema: Annotated[
         float | None,
         typer.Option(
-            "--ema", help="ICE: momentum-encoder EMA (default 0.999; lower it for short runs)."
+            "--ema",
+            help="ice: momentum-encoder EMA, abmt: mean-teacher EMA (default 0.999; lower it "
+            "for short runs).",
+        ),
+    ] = None,
+    ema_variant: Annotated[
+        str | None,
+        typer.Option(
+            "--ema-variant",
+            help="abmt: paper (alpha fixed; default) or ref (the code's min(1 - 1/(t+1), alpha)).",
+        ),
+    ] = None,
+    lambda_ce: Annotated[
+        float | None,
+        typer.Option(
+            "--lambda-ce", help="abmt: weight of the hard CE of both branches (default 0.5)."
+        ),
+    ] = None,
+    lambda_sce: Annotated[
+        float | None,
+        typer.Option(
+            "--lambda-sce", help="abmt: weight of the cross-branch soft CE (default 0.5)."
+        ),
+    ] = None,
+    lambda_stri: Annotated[
+        float | None,
+        typer.Option(
+            "--lambda-stri", help="abmt: weight of the cross-branch soft triplet (default 1)."
+        ),
+    ] = None,
+    source_warmup_epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--source-warmup-epochs",
+            help="abmt: linear lr warm-up epochs of the source stage (default 0; the code's 10).",
+        ),
+    ] = None,
+    source_triplet_variant: Annotated[
+        str | None,
+        typer.Option(
+            "--source-triplet-variant",
+            help="abmt: source triplet, paper (batch-hard, margin 0.3; default) or ref (soft "
+            "margin, the code's).",
         ),
     ] = None,
     num_instances: Annotated[
         int | None,
         typer.Option(
             "--num-instances",
-            help="ice, cc: images per pseudo identity in a P×K batch (default: ice 4, cc 16).",
+            help="ice, cc, act, abmt, supervised: images per (pseudo) identity in a P×K batch "
+            "(default: ice 4, cc 16, act 4, abmt 4, supervised 4).",
         ),
     ] = None,
     temperature: Annotated[
@@ -168,6 +209,29 @@ def run(
             "--hard-memory/--no-hard-memory",
             help="cc: update each centroid with its least similar batch image only (the code's "
             "cm_hard) instead of every image (default: off).",
+        ),
+    ] = None,
+    round_epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--round-epochs",
+            help="act: epochs between relabellings; --epochs is rounds × this (default 30).",
+        ),
+    ] = None,
+    co_teaching: Annotated[
+        str | None,
+        typer.Option(
+            "--co-teaching",
+            help="act: act (asymmetric: A learns inliers + B's kept outliers; default) or ct "
+            "(symmetric co-teaching on inliers only, the paper's ablation).",
+        ),
+    ] = None,
+    erasing: Annotated[
+        float | None,
+        typer.Option(
+            "--erasing",
+            help="supervised: RandomErasing probability (default 0: flip only, SCR's paper; "
+            "SCR's code: 0.5).",
         ),
     ] = None,
     source: Annotated[
@@ -194,7 +258,7 @@ def run(
             help="Folder datasets: regex whose group 1 is the camera id (default: none).",
         ),
     ] = None,
-    device: DeviceOpt = "auto",
+    device: cli.DeviceOpt = "auto",
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 1).")] = None,
     workers: Annotated[
         int | None,
@@ -208,8 +272,8 @@ def run(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Start over even if --out already has a warm-up.")
     ] = False,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
+    config: cli.ConfigOpt = None,
+    json_out: cli.JsonOpt = False,
 ) -> None:
     """Warm up the identity encoder E_id with a baseline: JVTC, JVTC+, ICE, MMCL, Cluster-Contrast
     (+ UDA source)."""
@@ -231,7 +295,7 @@ def run(
         lr=lr,
         eps=eps,
         rho=rho,
-        size=parse_size(size) if size else None,
+        size=cli.parse_size(size) if size else None,
         eval_every=eval_every,
         source=source,
         source_root=source_root,
@@ -247,17 +311,26 @@ def run(
             hard=hard,
             soft=soft,
             ema=ema,
+            ema_variant=ema_variant,
+            lambda_ce=lambda_ce,
+            lambda_sce=lambda_sce,
+            lambda_stri=lambda_stri,
+            source_warmup_epochs=source_warmup_epochs,
+            source_triplet_variant=source_triplet_variant,
             num_instances=num_instances,
             temperature=temperature,
             centroid_momentum=centroid_momentum,
             hard_memory=hard_memory,
+            erasing=erasing,
+            round_epochs=round_epochs,
+            co_teaching=co_teaching,
         ),
     )
     result = run_warmup(cfg)
     if json_out:
-        print_json(result)
+        cli.print_json(result)
         return
-    print_table(*table(result))
+    cli.print_table(*table(result))
 
 
 def table(result: dict) -> tuple[str, list[str], list[tuple]]:
@@ -268,7 +341,8 @@ def table(result: dict) -> tuple[str, list[str], list[tuple]]:
     rows: list[tuple] = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float, str))]
     test = metrics.get("test", {})
     rows += [
-        (f"test {k} (%)", percent(test[k])) for k in SCORE_KEYS if isinstance(test.get(k), float)
+        (f"test {k} (%)", cli.percent(test[k]))
+        for k in SCORE_KEYS if isinstance(test.get(k), float)
     ]
     rows.append(("checkpoint", result["checkpoint"]))
     return f"warm-up ({result['baseline']})", ["field", "value"], rows

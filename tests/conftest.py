@@ -72,3 +72,15 @@ def mesh_root(tmp_path_factory, synth_root):
         )
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def crop_tree(tmp_path_factory):
+    """Coloured crops with renders (4 ids, `fixtures.make_crop_market`) and a train-joint TOML
+    that clusters them; tests write their run folders under it with names of their own."""
+    from fixtures import make_crop_market
+
+    root = tmp_path_factory.mktemp("crops")
+    make_crop_market(root / "data", root / "mesh", ids=4, per_cam=2)
+    (root / "joint.toml").write_text("k1 = 6\nk2 = 2\nmin_samples = 2\nworkers = 0\n")
+    return root

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from reid_trees import TINY_WARMUP, make_two_colour_market
+from fixtures import TINY_WARMUP, make_two_colour_market
 from torch.nn import functional as F
 from typer.testing import CliRunner
 

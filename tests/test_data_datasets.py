@@ -7,7 +7,7 @@ import json
 import shutil
 
 import pytest
-from reid_trees import make_duke, make_market, make_msmt, market_name, msmt_name, write_image
+from fixtures import make_duke, make_market, make_msmt, market_name, msmt_name, write_image
 from typer.testing import CliRunner
 
 from reidkit.commands.app import app

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fixtures import make_market
 from PIL import Image
-from reid_trees import make_market
 from typer.testing import CliRunner
 
 from reidkit import log

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from reid_trees import make_market, write_image
+from fixtures import make_market, write_image
 from typer.testing import CliRunner
 
 from reidkit.commands.app import app

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from gen_data import make_market, make_meshes, make_warmup_run
+from fixtures import make_silhouette_market, make_silhouette_meshes, make_warmup
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -36,10 +36,10 @@ FAST = ["--batch-size", "2", "--iters-per-epoch", "1", "--device", "cpu"]
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("gen")
-    data = make_market(root / "market", size=SIZE)
-    mesh = make_meshes(data, root / "mesh", size=SIZE)
+    data = make_silhouette_market(root / "market", size=SIZE)
+    mesh = make_silhouette_meshes(data, root / "mesh", size=SIZE)
     run = root / "run"
-    make_warmup_run(run, data, size=SIZE)
+    make_warmup(run, data, size=SIZE)
     return {"data": data, "mesh": mesh, "run": run, "root": root}
 
 
@@ -102,7 +102,7 @@ def test_gen_warmup_checkpoint_and_samples(trained):
 
 def test_resume_reproduces_the_uninterrupted_run(trained, tmp_path):
     run = tmp_path / "straight"
-    make_warmup_run(run, trained["data"], size=SIZE)
+    make_warmup(run, trained["data"], size=SIZE)
     cfg = GenWarmupConfig(run=run, mesh_root=trained["mesh"], epochs=2, batch_size=2,
                           iters_per_epoch=1, device="cpu", sample_every=0)
     run_gen_warmup(cfg)
@@ -119,7 +119,7 @@ def test_metrics_lines_after_an_interrupted_then_resumed_run(tiny, tmp_path, mon
 
     monkeypatch.setattr(metrics_log, "STEP_EVERY", 1)
     run, save = tmp_path / "run", gen_warmup.save_stage_checkpoint
-    make_warmup_run(run, tiny["data"], size=SIZE)
+    make_warmup(run, tiny["data"], size=SIZE)
     cfg = GenWarmupConfig(run=run, mesh_root=tiny["mesh"], epochs=2, batch_size=2,
                           iters_per_epoch=2, device="cpu", sample_every=0)
 
@@ -175,7 +175,7 @@ def test_gen_warmup_bad_inputs_exit_2(tiny, tmp_path):
 def test_missing_renders_are_counted(tiny, tmp_path):
     ds = load_dataset("market", tiny["data"])
     mesh = tmp_path / "mesh"
-    make_meshes(tiny["data"], mesh, size=SIZE)
+    make_silhouette_meshes(tiny["data"], mesh, size=SIZE)
     (mesh / "train" / "render_90" / ds.train[0].name).unlink()
     (mesh / "train" / "render" / ds.train[1].name).unlink()
     with pytest.raises(DatasetError, match="2 of 48 renders missing") as err:

@@ -12,7 +12,7 @@ import torch
 import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from joint_fixtures import ddp_worker, free_port, make_gen_warmup, make_market  # noqa: E402
+from fixtures import ddp_worker, free_port, make_crop_market, make_gen_warmup  # noqa: E402
 
 from reidkit.runs import load_stage  # noqa: E402
 
@@ -32,7 +32,7 @@ def _spawn(out: Path, phases: list[dict]) -> list[list[dict]]:
                                                                  id="gan")]
 )
 def test_two_ranks_stay_in_step_and_resume(tmp_path, no_gan):
-    make_market(tmp_path / "data", tmp_path / "mesh", ids=4, per_cam=2)
+    make_crop_market(tmp_path / "data", tmp_path / "mesh", ids=4, per_cam=2)
     run = tmp_path / "run"
     make_gen_warmup(run, tmp_path / "data", tmp_path / "mesh")
     config = dict(run=run, epochs=1, eps=0.6, k1=6, k2=2, min_samples=2, batch_size=2,

@@ -15,7 +15,8 @@ import torch
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
-from joint_fixtures import SIZE, make_market, make_warmup  # noqa: E402
+from fixtures import CROP_SIZE as SIZE  # noqa: E402
+from fixtures import make_warmup
 
 from reidkit.commands.app import app  # noqa: E402
 from reidkit.data.datasets import load_dataset  # noqa: E402
@@ -29,14 +30,6 @@ ICE_BASE = {"conv1": "0", "bn1": "1", "layer1": "3", "layer2": "4", "layer3": "5
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("handoff")
-    make_market(root / "data", root / "mesh", ids=4, per_cam=2)
-    (root / "joint.toml").write_text("k1 = 6\nk2 = 2\nmin_samples = 2\nworkers = 0\n")
-    return root
 
 
 def _neck_keys(arch: str) -> set[str]:
@@ -57,41 +50,43 @@ def _ice_file(model: IdentityEncoder, path: Path) -> Path:
     return path
 
 
-def _gen_warmup(tiny: Path, run: Path, *extra: str) -> None:
+def _gen_warmup(crop_tree: Path, run: Path, *extra: str) -> None:
     result = runner.invoke(app, ["gen-warmup", "--run", str(run), "--mesh-root",
-                                 str(tiny / "mesh"), "--batch", "2", "--iters-per-epoch", "1",
+                                 str(crop_tree / "mesh"), "--batch", "2", "--iters-per-epoch", "1",
                                  "--epochs", "1", "--device", "cpu", "--workers", "0",
                                  "--sample-every", "0", *extra])
     assert result.exit_code == 0, result.output
 
 
-def _train_joint(tiny: Path, run: Path):
+def _train_joint(crop_tree: Path, run: Path):
     return runner.invoke(app, ["train-joint", "--run", str(run), "--epochs", "1",
                                "--iters-per-epoch", "1", "--batch-size", "2", "--eps", "0.6",
-                               "--device", "cpu", "--config", str(tiny / "joint.toml"), "--json"])
+                               "--device", "cpu", "--config", str(crop_tree / "joint.toml"),
+                               "--json"])
 
 
-def _eval(tiny: Path, checkpoint: Path) -> dict:
+def _eval(crop_tree: Path, checkpoint: Path) -> dict:
     result = runner.invoke(app, ["eval", "--checkpoint", str(checkpoint), "--dataset", "market",
-                                 "--data-root", str(tiny / "data"), "--device", "cpu", "--json"])
+                                 "--data-root", str(crop_tree / "data"), "--device", "cpu",
+                                 "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
-def _check_joint_stage(tiny: Path, run: Path, arch: str, dim: int) -> dict:
+def _check_joint_stage(crop_tree: Path, run: Path, arch: str, dim: int) -> dict:
     """train-joint runs on the BN-neck E_id, keeps its shape, and eval scores what it saved."""
-    joint = _train_joint(tiny, run)
+    joint = _train_joint(crop_tree, run)
     assert joint.exit_code == 0, joint.output
     state = load_stage(run / "train-joint.pt", "train-joint")
     assert set(state["models"]["E_id"]) == _neck_keys(arch)  # no `feat`, nothing extra
     memory = state["extra"]["memory"]["features"]
-    n_train = len(load_dataset("market", tiny / "data").train)
+    n_train = len(load_dataset("market", crop_tree / "data").train)
     assert memory.shape == (n_train, dim)
     assert torch.allclose(memory.norm(dim=1), torch.ones(n_train), atol=1e-5)
-    scores = _eval(tiny, run / "train-joint.pt")
+    scores = _eval(crop_tree, run / "train-joint.pt")
     model = IdentityEncoder(arch, embed_dim=None)
     model.load_state_dict(state["models"]["E_id"])  # strict: the saved E_id is a whole neck
-    expect = evaluate_model(model.eval(), load_dataset("market", tiny / "data"), size=SIZE,
+    expect = evaluate_model(model.eval(), load_dataset("market", crop_tree / "data"), size=SIZE,
                             device="cpu")
     assert scores["arch"] == arch and scores["mAP"] == pytest.approx(expect["mAP"])
     return state
@@ -101,66 +96,66 @@ def _check_joint_stage(tiny: Path, run: Path, arch: str, dim: int) -> dict:
     ("resnet18", 512),
     pytest.param("resnet50", 2048, marks=pytest.mark.slow),
 ])
-def test_bn_neck_warmup_runs_every_stage(tiny, arch, dim):
-    run = tiny / f"neck-{arch}"
-    make_warmup(run, tiny / "data", embed_dim=None, arch=arch)
+def test_bn_neck_warmup_runs_every_stage(crop_tree, arch, dim):
+    run = crop_tree / f"neck-{arch}"
+    make_warmup(run, crop_tree / "data", embed_dim=None, arch=arch)
     warm = load_stage(run / "warmup.pt")["models"]["E_id"]
-    _gen_warmup(tiny, run)
+    _gen_warmup(crop_tree, run)
     gen = load_stage(run / "gen-warmup.pt", "gen-warmup")
     assert set(gen["models"]["E_id"]) == _neck_keys(arch)
     assert all(torch.equal(warm[k], v) for k, v in gen["models"]["E_id"].items())  # frozen
     assert gen["config"]["baseline"] == "jvtc"
-    state = _check_joint_stage(tiny, run, arch, dim)
+    state = _check_joint_stage(crop_tree, run, arch, dim)
     assert state["config"]["baseline"] == "jvtc"  # handed over, not overwritten with None
     assert state["config"]["arch"] == arch
 
 
-def test_imported_ice_checkpoint_runs_every_stage(tiny):
+def test_imported_ice_checkpoint_runs_every_stage(crop_tree):
     torch.manual_seed(5)
     source = IdentityEncoder("resnet18", embed_dim=None)
-    ice = _ice_file(source, tiny / "ice.pth.tar")
-    run = tiny / "ice"
-    _gen_warmup(tiny, run, "--init", str(ice), "--dataset", "market", "--data-root",
-                str(tiny / "data"), "--size", f"{SIZE[0]}x{SIZE[1]}")
+    ice = _ice_file(source, crop_tree / "ice.pth.tar")
+    run = crop_tree / "ice"
+    _gen_warmup(crop_tree, run, "--init", str(ice), "--dataset", "market", "--data-root",
+                str(crop_tree / "data"), "--size", f"{SIZE[0]}x{SIZE[1]}")
     gen = load_stage(run / "gen-warmup.pt", "gen-warmup")
     expected = source.state_dict()
     assert set(gen["models"]["E_id"]) == set(expected)
     assert all(torch.equal(expected[k], v) for k, v in gen["models"]["E_id"].items())
-    state = _check_joint_stage(tiny, run, "resnet18", 512)
+    state = _check_joint_stage(crop_tree, run, "resnet18", 512)
     assert state["config"]["baseline"] is None  # an ICE file names no reidkit baseline
 
 
-def test_train_joint_loads_e_id_strictly(tiny):
-    run = tiny / "damaged"
-    make_warmup(run, tiny / "data", embed_dim=None)
-    _gen_warmup(tiny, run)
+def test_train_joint_loads_e_id_strictly(crop_tree):
+    run = crop_tree / "damaged"
+    make_warmup(run, crop_tree / "data", embed_dim=None)
+    _gen_warmup(crop_tree, run)
     state = load_stage(run / "gen-warmup.pt")
     state["models"]["E_id"].pop("feat_bn.running_var")
     state["models"]["E_id"]["classifier.weight"] = torch.zeros(4, 512)
     save_stage(run / "gen-warmup.pt", stage="gen-warmup", models=state["models"],
                config=state["config"], epoch=state["epoch"], optimizers=state["optimizers"])
-    result = _train_joint(tiny, run)
+    result = _train_joint(crop_tree, run)
     assert result.exit_code == 2
     text = " ".join(result.output.split())
     assert "feat_bn.running_var" in text and "classifier.weight" in text
     assert "gen-warmup.pt" in text and "Traceback" not in result.output
 
 
-def test_jvtc_plus_record_reaches_train_joint_without_the_warmup_file(tiny):
+def test_jvtc_plus_record_reaches_train_joint_without_the_warmup_file(crop_tree):
     """The temporal model of a jvtc+ warm-up travels in the hand-off record: gen-warmup writes it
     on, and train-joint uses it after the warm-up file is gone (nothing reads two stages up)."""
-    run = tiny / "temporal"
+    run = crop_tree / "temporal"
     torch.manual_seed(0)
-    record = Handoff(dataset="market", data_root=str(tiny / "data"), size=SIZE, arch="resnet18",
-                     baseline="jvtc+", temporal=True)
+    record = Handoff(dataset="market", data_root=str(crop_tree / "data"), size=SIZE,
+                     arch="resnet18", baseline="jvtc+", temporal=True)
     save_stage(run / "warmup.pt", stage="warmup", epoch=1, config={}, handoff=record,
                models={"E_id": IdentityEncoder("resnet18").state_dict()})
-    _gen_warmup(tiny, run)
+    _gen_warmup(crop_tree, run)
     (run / "warmup.pt").unlink()
     gen = read_handoff(load_stage(run / "gen-warmup.pt", "gen-warmup"))
-    assert (gen.baseline, gen.temporal, gen.mesh_root) == ("jvtc+", True, str(tiny / "mesh"))
+    assert (gen.baseline, gen.temporal, gen.mesh_root) == ("jvtc+", True, str(crop_tree / "mesh"))
     assert gen.size == SIZE and gen.gan_weights == (5.0, 5.0, 1.0)
-    joint = _train_joint(tiny, run)
+    joint = _train_joint(crop_tree, run)
     assert joint.exit_code == 0, joint.output
     assert "temporal" in " ".join(joint.output.split())
     final = read_handoff(load_stage(run / "train-joint.pt", "train-joint"))

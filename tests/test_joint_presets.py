@@ -18,13 +18,18 @@ from PIL import Image
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
-from joint_fixtures import ANGLES, SIZE, make_market, make_warmup  # noqa: E402
+from fixtures import CROP_SIZE as SIZE  # noqa: E402
+from fixtures import make_crop_market, make_warmup
 
 from reidkit import log  # noqa: E402
 from reidkit.commands.app import app  # noqa: E402
 from reidkit.config import resolve_config  # noqa: E402
 from reidkit.data.datasets import load_dataset  # noqa: E402
-from reidkit.data.mesh_pairs import MeshPairDataset, new_view_angles  # noqa: E402
+from reidkit.data.mesh_pairs import (  # noqa: E402
+    ANGLES,  # noqa: E402
+    MeshPairDataset,
+    new_view_angles,
+)
 from reidkit.errors import ConfigError, DatasetError  # noqa: E402
 from reidkit.runs import Handoff, load_stage, save_stage  # noqa: E402
 from reidkit.stages.gen_warmup import GenWarmupConfig, _resolve  # noqa: E402
@@ -53,7 +58,7 @@ def tiny(tmp_path_factory):
     """Data, renders without render_315 (the reference never reads them) and a reference
     gen-warmup run of 2 iterations on them."""
     root = tmp_path_factory.mktemp("presets")
-    make_market(root / "data", root / "mesh", ids=4, per_cam=2)
+    make_crop_market(root / "data", root / "mesh", ids=4, per_cam=2)
     shutil.rmtree(root / "mesh" / "train" / "render_315")
     (root / "joint.toml").write_text("k1 = 6\nk2 = 2\nmin_samples = 2\nworkers = 0\n"
                                      "lr_step = 1\n")

@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
-from joint_fixtures import make_gen_warmup, make_market, make_warmup  # noqa: E402
+from fixtures import make_crop_market, make_gen_warmup, make_warmup  # noqa: E402
 
 from reidkit import log, metrics_log  # noqa: E402
 from reidkit.commands.app import app  # noqa: E402
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("joint")
-    make_market(root / "data", root / "mesh", ids=4, per_cam=2)
+    make_crop_market(root / "data", root / "mesh", ids=4, per_cam=2)
     return root
 
 

@@ -42,6 +42,22 @@ EXPECTED = {
     "market_cc": ("market", "cc", None, 2e-3),
     "duke_cc": ("duke", "cc", None, 2e-3),
     "msmt_cc": ("msmt", "cc", None, 1.2e-3),
+    # ABMT (H. Chen thesis Tab 4.1-4.2); train-joint keeps GCL's rho (1.2e-3 on MSMT17)
+    "market2duke_abmt": ("duke", "abmt", "market", 2e-3),
+    "duke2market_abmt": ("market", "abmt", "duke", 2e-3),
+    "market2msmt_abmt": ("msmt", "abmt", "market", 1.2e-3),
+    "duke2msmt_abmt": ("msmt", "abmt", "duke", 1.2e-3),
+    "market_abmt": ("market", "abmt", None, 2e-3),
+    "duke_abmt": ("duke", "abmt", None, 2e-3),
+    "market_scr": ("market", "supervised", None, 2e-3),
+    "duke_scr": ("duke", "supervised", None, 2e-3),
+    # ACT (GCL Table 1 for Market <-> Duke; the MSMT17 pairs from ACT's repo figures)
+    "market2duke_act": ("duke", "act", "market", 2e-3),
+    "duke2market_act": ("market", "act", "duke", 2e-3),
+    "msmt2market_act": ("market", "act", "msmt", 2e-3),
+    "msmt2duke_act": ("duke", "act", "msmt", 2e-3),
+    "market2msmt_act": ("msmt", "act", "market", 1.2e-3),
+    "duke2msmt_act": ("msmt", "act", "duke", 1.2e-3),
 }
 
 FAKE_REIDKIT = """#!/usr/bin/env bash
@@ -146,6 +162,20 @@ def test_every_script_is_listed_with_the_published_numbers() -> None:
         56.0,
     )
     assert listed["duke_cc"]["gcl_map"] is None and listed["duke_cc"]["table"] == "extension"
+    # ABMT's thesis tables (ResNet-50): Tab 4.1 UDA, Tab 4.2 fully unsupervised
+    abmt = {n: (r["baseline_map"], r["baseline_rank1"]) for n, r in listed.items() if "abmt" in n}
+    assert abmt == {
+        "market2duke_abmt": (69.1, 82.0),
+        "duke2market_abmt": (78.3, 92.5),
+        "market2msmt_abmt": (23.2, 49.2),
+        "duke2msmt_abmt": (26.5, 54.3),
+        "market_abmt": (65.1, 82.6),
+        "duke_abmt": (63.1, 77.7),
+    }
+    # ACT: GCL Table 1 (ACT* re-run -> GCL) and ACT's repo figures for the MSMT17 pairs
+    act = {n: (r["baseline_map"], r["gcl_map"]) for n, r in listed.items() if n.endswith("_act")}
+    assert act["duke2market_act"] == (59.1, 66.7) and act["market2duke_act"] == (51.5, 55.4)
+    assert act["msmt2market_act"] == (69.5, None) and act["duke2msmt_act"] == (15.0, None)
     table = runner.invoke(app, ["recipes"])
     assert table.exit_code == 0
     assert "66.8/87.3" in table.output and "29.7/54.4" in table.output
@@ -294,7 +324,7 @@ def test_full_run_calls_the_gcl_sequence(fake: dict, name: str) -> None:
     assert _opt(gen, "--mesh-root") == str(d / "run" / "mesh") and "--resume" not in gen
     assert (_opt(joint, "--run"), _opt(joint, "--epochs")) == (run, "20")
     assert float(_opt(joint, "--rho")) == pytest.approx(rho)
-    if baseline == "cc":  # train-joint's --baseline lists no cc: it takes the warm-up's
+    if baseline in ("cc", "abmt"):  # train-joint's --baseline lists neither: takes the warm-up's
         assert "--baseline" not in joint
     else:
         assert _opt(joint, "--baseline") == baseline

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fixtures import TINY_WARMUP, make_two_colour_market
 from PIL import Image
-from reid_trees import TINY_WARMUP, make_two_colour_market
 from typer.testing import CliRunner
 
 from reidkit import metrics_log

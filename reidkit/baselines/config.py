@@ -157,3 +157,83 @@ class CCConfig(WarmupConfig):
     eps: float | None = 0.6
     rho: float | None = None
     min_samples: int = 4
+
+
+@dataclass
+class ABMTConfig(WarmupConfig):
+    """ABMT (H. Chen thesis ch. 4, WACV 2021): asymmetric branches (GAP | extra bottleneck + GMP)
+    in a mean teacher with cross-branch soft labels; defaults = thesis §4.5.2."""
+
+    baseline: str = "abmt"
+    head: str = "bnneck"  # each branch: 2048 → BN (bias frozen) → bias-free classifier
+    pooling: str = "avg"  # branch a's GAP (branch m is always GMP)
+    epochs: int = 40
+    iters: int = 400
+    batch_size: int = 64
+    num_instances: int = 4
+    lr: float = 3.5e-4  # constant in stage 2
+    eps: float | None = None
+    rho: float | None = 2e-3  # the thesis' "radius r = 0.002" is the code's rho rule
+    k1: int = 20
+    k2: int = 6
+    min_samples: int = 4
+    ema: float = 0.999
+    ema_variant: str = "paper"  # paper: alpha fixed; ref: the code's min(1 − 1/(t+1), alpha)
+    lambda_ce: float = 0.5
+    lambda_sce: float = 0.5
+    lambda_stri: float = 1.0
+    # stage 1 (source): 0.5·CE + 0.5·triplet per branch, ×0.1 at epochs 40 and 70 of 80
+    source_epochs: int = 80
+    source_iters: int = 200
+    source_lr: float = 3.5e-4
+    source_batch_size: int = 64
+    source_instances: int = 4
+    source_milestones: tuple[int, ...] = (40, 70)
+    source_warmup_epochs: int = 0  # the code's linear warm-up: 10 epochs from 0.01 × lr
+    source_triplet_variant: str = "paper"  # paper: batch-hard, margin; ref: soft margin (code)
+
+
+@dataclass
+class ACTConfig(WarmupConfig):
+    """ACT (Yang et al., AAAI 2020): asymmetric co-teaching of two networks by small-loss
+    selection on re-ranked DBSCAN pseudo labels; defaults = FlyingRoastDuck/ACT_AAAI20's
+    `selftrainingACT.py` (10 rounds × 30 epochs)."""
+
+    baseline: str = "act"
+    head: str = "bnneck"  # the UDA source model's head (BN neck on the pooled 2048-d feature)
+    epochs: int = 300  # rounds × round_epochs
+    round_epochs: int = 30  # epochs between relabellings
+    batch_size: int = 64
+    num_instances: int = 4
+    lr: float = 6e-5  # Adam, no weight decay (the source phase keeps weight_decay)
+    act_margin: float = 0.5  # batch-hard triplet margin on x1 and on x2
+    rho: float | None = 1.6e-3  # eps from the rho rule in round 1, then fixed
+    k1: int = 20
+    k2: int = 6
+    rerank_lambda: float = 0.1
+    min_samples: int = 4
+    keep_start: float = 0.2  # keep ratio r = keep_start + keep_step · round (1-based), ≤ 1
+    keep_step: float = 0.08
+    last_stride: int = 2  # 2: the paper's standard ResNet (2048×8×4 at 256×128); 1: E_id's
+    co_teaching: str = "act"  # act: asymmetric (inliers + outliers); ct: symmetric, inliers only
+
+
+@dataclass
+class SupervisedConfig(WarmupConfig):
+    """Supervised P×K training on the dataset's true training ids (the upper bound, or a source
+    model for UDA); defaults = SCR's (H. Chen thesis §3.4.1, WACV 2020) for every --arch."""
+
+    baseline: str = "supervised"
+    arch: str = "scr"
+    size: tuple[int, int] = (384, 192)
+    epochs: int = 500
+    batch_size: int = 32  # P×K = 8×4 (SCR's code: 4×4, --batch-size 16)
+    num_instances: int = 4
+    lr: float = 2e-4
+    lr_steps: tuple[int, ...] = (300, 400)  # × lr_gamma at each: 2e-5 from 300, 2e-6 from 400
+    lr_gamma: float = 0.1
+    amsgrad: bool = True  # Adam with AMSGrad, wd 5e-4 (weight_decay)
+    erasing: float = 0.0  # RandomErasing probability; flip only by default (SCR's code: 0.5)
+    triplet_margin: float = 1.2  # batch-hard, on the 3 global 256-d vectors (scr) or on f
+    ce_weight: float = 2.0  # scr: λ of Eq. 3.3, λ·mean of the 13 CE + mean of the 3 triplets
+    label_smoothing: float = 0.1  # resnet50/18: the UDA source loss's CE; SCR's CE is plain

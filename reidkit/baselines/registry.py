@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from reidkit.baselines.abmt import ABMT
+from reidkit.baselines.act import ACT
 from reidkit.baselines.base import Method
 from reidkit.baselines.cc import ClusterContrast
-from reidkit.baselines.config import CCConfig, ICEConfig, JVTCConfig, MMCLConfig, WarmupConfig
+from reidkit.baselines.config import (
+    ABMTConfig,
+    ACTConfig,
+    CCConfig,
+    ICEConfig,
+    JVTCConfig,
+    MMCLConfig,
+    SupervisedConfig,
+    WarmupConfig,
+)
 from reidkit.baselines.ice import ICE
 from reidkit.baselines.jvtc import JVTC, JVTCPlus
 from reidkit.baselines.mmcl import MMCL
+from reidkit.baselines.supervised import Supervised
 from reidkit.errors import ConfigError
 
 BASELINES: dict[str, tuple[type[Method], type[WarmupConfig]]] = {
@@ -16,6 +28,9 @@ BASELINES: dict[str, tuple[type[Method], type[WarmupConfig]]] = {
     "ice": (ICE, ICEConfig),
     "mmcl": (MMCL, MMCLConfig),
     "cc": (ClusterContrast, CCConfig),
+    "supervised": (Supervised, SupervisedConfig),
+    "abmt": (ABMT, ABMTConfig),
+    "act": (ACT, ACTConfig),
 }
 
 

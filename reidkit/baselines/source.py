@@ -25,9 +25,14 @@ class SourcePretrain(Method):
         pids = sorted({r.pid for r in records})
         self.pid_index = {pid: i for i, pid in enumerate(pids)}
         self.targets = np.asarray([self.pid_index[r.pid] for r in records], dtype=np.int64)
-        self.classifier = nn.Linear(model.embed_dim, len(pids), bias=False).to(device)
-        nn.init.normal_(self.classifier.weight, std=0.001)
+        self.classifier = self.build_classifier(model, len(pids)).to(device)
         super().__init__(config, model, records, device)
+
+    def build_classifier(self, model: Any, num_ids: int) -> nn.Module:
+        """The identity classifier: bias-free linear over `f`, N(0, 0.001) weights."""
+        classifier = nn.Linear(model.embed_dim, num_ids, bias=False)
+        nn.init.normal_(classifier.weight, std=0.001)
+        return classifier
 
     def build_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
@@ -48,17 +53,20 @@ class SourcePretrain(Method):
         )
 
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
-        cfg = self.config
         self.model.train()
-        feats = self.model(images)[1]
         targets = torch.as_tensor(self.targets, device=self.device)[indices]
+        terms = self.losses(self.model(images)[1], targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        self.optimizer.step()
+        return {k: v.item() for k, v in terms.items()}
+
+    def losses(self, feats: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """CE with label smoothing + batch-hard triplet on `f`; "loss" is their sum."""
+        cfg = self.config
         loss_ce = label_smoothing_ce(self.classifier(feats), targets, cfg.label_smoothing)
         loss_tri = batch_hard_triplet(feats, targets, cfg.triplet_margin)
-        loss = loss_ce + loss_tri
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return {"ce": loss_ce.item(), "triplet": loss_tri.item(), "loss": loss.item()}
+        return {"ce": loss_ce, "triplet": loss_tri, "loss": loss_ce + loss_tri}
 
     def models_state(self) -> dict[str, dict[str, torch.Tensor]]:
         return {"E_id": self.model.state_dict(), "source_classifier": self.classifier.state_dict()}

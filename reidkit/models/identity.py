@@ -125,13 +125,14 @@ def load_imagenet(model: IdentityEncoder, pretrained: str | Path | None) -> str:
         log.warn("E_id starts from random weights (--pretrained none): fine for tests and demos, "
                  "far below published accuracy for real training")
         return "none"
+    arch = getattr(model, "imagenet_arch", model.arch)  # SCR: the ResNet its branches copy
     if str(pretrained).lower() == "auto":
-        path = hub_imagenet_weights(model.arch)
+        path = hub_imagenet_weights(arch)
         if path is None:
             raise WeightsError(
-                f"no ImageNet {model.arch} weights in the torch hub cache "
+                f"no ImageNet {arch} weights in the torch hub cache "
                 f"({Path(torch.hub.get_dir()) / 'checkpoints'})",
-                fix=f"pass --pretrained PATH to torchvision's {model.arch} ImageNet .pth file "
+                fix=f"pass --pretrained PATH to torchvision's {arch} ImageNet .pth file "
                 "(or copy it into that folder), or --pretrained none to start from random weights",
             )
     else:
@@ -148,6 +149,6 @@ def load_imagenet(model: IdentityEncoder, pretrained: str | Path | None) -> str:
             f"ImageNet weights do not fit {model.arch}: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}",
             path=path,
-            fix=f"pass torchvision's {model.arch} ImageNet checkpoint",
+            fix=f"pass torchvision's {arch} ImageNet checkpoint",
         )
     return str(path)

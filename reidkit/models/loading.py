@@ -11,9 +11,12 @@ import torch
 from torch import nn
 
 from reidkit.errors import CheckpointError
+from reidkit.models.act_net import act_encoder_for_state, is_act_state
 from reidkit.models.generator import Generator, id_chunk_of
 from reidkit.models.identity import IdentityEncoder, encoder_shape
+from reidkit.models.scr import SCREncoder, scr_arch_of
 from reidkit.models.structure import StructureEncoder
+from reidkit.models.two_branch import BRANCH_M_KEY, TwoBranchEncoder
 from reidkit.runs import Handoff, is_stage_checkpoint, load_checkpoint_file, read_handoff
 
 try:  # NumPy ≥ 2
@@ -103,6 +106,12 @@ def identity_state_dict(obj: Any, path: str | Path) -> tuple[dict[str, torch.Ten
 def encoder_for_state(state: dict[str, torch.Tensor]) -> IdentityEncoder:
     """An untrained E_id of the shape `state` holds: each stage rebuilds the encoder it is given."""
     shape = encoder_shape(state)
+    if (scr := scr_arch_of(state)) is not None:  # SCR's three-branch E_id (layer4 per branch)
+        return SCREncoder(scr)
+    if BRANCH_M_KEY in state:  # ABMT's asymmetric two-branch E_id
+        return TwoBranchEncoder(shape.arch)
+    if is_act_state(state):  # ACT's standard-stride encoder (x1 retrieval, x2 branch)
+        return act_encoder_for_state(state)
     return IdentityEncoder(shape.arch, embed_dim=shape.embed_dim, pooling=shape.pooling)
 
 
@@ -133,7 +142,8 @@ def _read(path: str | Path) -> Any:
 
 def _encoder_from(obj: Any, path: str | Path) -> tuple[IdentityEncoder, dict[str, Any]]:
     state, fmt = identity_state_dict(obj, path)
-    if "conv1.weight" not in state or "layer4.0.conv1.weight" not in state:
+    last = "layer4.0.conv1.weight" in state or scr_arch_of(state) is not None  # SCR: per branch
+    if "conv1.weight" not in state or not last:
         raise CheckpointError(
             f"no ResNet identity-encoder weights found (format '{fmt}', {len(state)} tensors; "
             f"first keys: {list(state)[:4]})",

@@ -27,12 +27,13 @@ from reidkit.config import config_to_dict, resolve_config
 from reidkit.data.image_dataset import ImageDataset
 from reidkit.data.records import ReidDataset
 from reidkit.device import resolve_device, seed_everything
-from reidkit.errors import CheckpointError, ConfigError
-from reidkit.evaluation.features import default_workers
+from reidkit.errors import ConfigError
 from reidkit.metrics_log import MetricsLog
 from reidkit.models.identity import HEADS, IdentityEncoder, load_imagenet
 from reidkit.models.pooling import POOLINGS
+from reidkit.models.scr import SCR_ARCHS, SCREncoder
 from reidkit.runs import Handoff, load_stage, save_stage, stage_path
+from reidkit.train.scaffold import check_same_data, loader_workers, resume_config, states_to
 
 # one-camera share of the pseudo labels above which the warm-up warns (see _warn_camera_clusters)
 CAMERA_BIAS_WARNING = 0.9
@@ -82,22 +83,11 @@ def warmup_config(toml_file: str | Path | None = None, **overrides: Any) -> Warm
             fix=f"drop them or choose a baseline they belong to ({where})",
         )
     if stored is not None:
-        reference = resolve_config(
-            cls, None, **{k: v for k, v in stored.items() if k in _fields(cls)}
-        )
-        for key, value in overrides.items():
-            if value is None or key in RESUME_KEYS:
-                continue
-            given = resolve_config(cls, None, **{key: value})
-            if getattr(given, key) != getattr(reference, key):
-                raise ConfigError(
-                    f"--{key.replace('_', '-')} {value} differs from the run being resumed "
-                    f"({getattr(reference, key)})",
-                    path=path,
-                    fix="drop the option to resume as it was, or use --overwrite to start over",
-                )
-        runtime = {k: v for k, v in overrides.items() if k in RESUME_KEYS and v is not None}
-        return dataclasses.replace(reference, **runtime)
+        given = {k for k, v in overrides.items() if v is not None}
+        return resume_config(resolve_config(cls, None, **overrides), stored, RESUME_KEYS, path,
+                             given=given,
+                             fix="drop the option to resume as it was, or use --overwrite to "
+                             "start over")
     config = resolve_config(cls, toml_file, **overrides)
     if overrides.get("eps") is not None and overrides.get("rho") is None:
         config = dataclasses.replace(config, rho=None)
@@ -115,8 +105,13 @@ def _check(config: WarmupConfig) -> None:
         raise ConfigError("no dataset given", fix="pass --data-root (and --dataset)")
     if config.out is None:
         raise ConfigError("no run folder given", fix="pass --out runs/NAME")
-    if config.arch not in ("resnet50", "resnet18"):
-        raise ConfigError(f"unknown arch '{config.arch}'", fix="use resnet50 or resnet18")
+    if config.arch not in ("resnet50", "resnet18", *SCR_ARCHS):
+        raise ConfigError(f"unknown arch '{config.arch}'", fix="use resnet50, resnet18 or scr")
+    if config.arch in SCR_ARCHS and (config.baseline != "supervised" or config.source):
+        raise ConfigError(
+            f"--arch {config.arch} trains only with --baseline supervised, without a UDA source",
+            fix="use --baseline supervised (no --source), or --arch resnet50",
+        )
     if config.head not in HEADS:
         raise ConfigError(f"unknown head '{config.head}'", fix=f"use {' or '.join(HEADS)}")
     if config.pooling not in POOLINGS:
@@ -225,7 +220,7 @@ def _train_epoch(
     loader = DataLoader(
         ImageDataset(records, method.transform()),
         batch_sampler=[b.tolist() for b in batches],
-        num_workers=config.workers if config.workers >= 0 else default_workers(device),
+        num_workers=loader_workers(config.workers, device),
         pin_memory=device.type == "cuda",
     )
     sums: dict[str, float] = {}
@@ -266,6 +261,8 @@ def initial_encoder(config: WarmupConfig) -> IdentityEncoder:
     """E_id as the warm-up starts it, before ImageNet weights: the seed fixes the head (and the
     backbone with --pretrained none), so the untrained baseline of a report is this model."""
     seed_everything(config.seed)
+    if config.arch in SCR_ARCHS:
+        return SCREncoder(config.arch)
     return IdentityEncoder(config.arch, embed_dim=HEADS[config.head], pooling=config.pooling)
 
 
@@ -279,12 +276,8 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
         log.info(escape(f"  {key} = {value}"))
     target, source = _load_data(config)
     fingerprint = target.fingerprint()
-    if resume_state is not None and resume_state["dataset"].get("sha256") != fingerprint["sha256"]:
-        raise CheckpointError(
-            "the dataset differs from the one the run was started with",
-            path=stage_path(config.out, "warmup"),
-            fix="resume with the same --data-root, or --overwrite",
-        )
+    if resume_state is not None:
+        check_same_data(resume_state, fingerprint, stage_path(config.out, "warmup"))
     model = initial_encoder(config).to(device)
     pretrained = (
         resume_state["extra"].get("pretrained", "")
@@ -312,7 +305,7 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
             method = _build_method(name, config, model, target, source, device)
             if resume_state is not None and epoch == start:
                 if resume_state["extra"].get("phase") == name:
-                    method.load_models_state(_to(resume_state["models"], device))
+                    method.load_models_state(states_to(resume_state["models"], device))
                     method.optimizer.load_state_dict(resume_state["optimizers"]["E_id"])
                     method.load_extra_state(resume_state["extra"].get("state", {}))
                 else:
@@ -346,7 +339,7 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
         save_stage(
             path,
             stage="warmup",
-            models=_to(method.models_state(), "cpu"),
+            models=states_to(method.models_state(), "cpu"),
             optimizers={"E_id": method.optimizer.state_dict()},
             config=config_to_dict(config),
             epoch=epoch + 1,
@@ -368,14 +361,6 @@ def run_warmup(config: WarmupConfig) -> dict[str, Any]:
         "epochs": total,
         "metrics": metrics,
         "history": history,
-    }
-
-
-def _to(
-    models: dict[str, dict[str, torch.Tensor]], device: Any
-) -> dict[str, dict[str, torch.Tensor]]:
-    return {
-        name: {k: v.detach().to(device) for k, v in state.items()} for name, state in models.items()
     }
 
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# GCL paper recipe (reidkit recipes --show duke2msmt_abmt); header read by `reidkit recipes`.
+# table: extension
+# row: UDA DukeMTMC-reID -> MSMT17, GCL (ABMT)
+# published-baseline: 26.5/54.3
+# published-gcl: -
+# note: beyond the GCL paper; baseline numbers are ABMT's (H. Chen thesis Tab 4.1, ResNet-50), GCL on ABMT is unpublished
+set -euo pipefail
+RECIPE_DATASET=msmt
+RECIPE_BASELINE=abmt
+RECIPE_SOURCE=duke
+RECIPE_RHO=1.2e-3
+# train-joint takes the warm-up's recorded method (its --baseline does not list abmt)
+RECIPE_JOINT_BASELINE=
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+recipe_main "$@"

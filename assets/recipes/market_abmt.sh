@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# GCL paper recipe (reidkit recipes --show market_abmt); header read by `reidkit recipes`.
+# table: extension
+# row: Market-1501, fully unsupervised, GCL (ABMT)
+# published-baseline: 65.1/82.6
+# published-gcl: -
+# note: beyond the GCL paper; baseline numbers are ABMT's (H. Chen thesis Tab 4.2, ResNet-50), GCL on ABMT is unpublished
+set -euo pipefail
+RECIPE_DATASET=market
+RECIPE_BASELINE=abmt
+RECIPE_SOURCE=
+RECIPE_RHO=2e-3
+# train-joint takes the warm-up's recorded method (its --baseline does not list abmt)
+RECIPE_JOINT_BASELINE=
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+recipe_main "$@"
