@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fixtures import make_silhouette_meshes
+from fixtures import TINY_WARMUP, make_silhouette_meshes
 from PIL import Image
 from torch.nn import functional as F
 from typer.testing import CliRunner
@@ -45,14 +45,7 @@ from reidkit.stages.warmup import run_warmup, warmup_config
 
 runner = CliRunner()
 TINY = {
-    "arch": "resnet18",
-    "pretrained": "none",
-    "size": (64, 32),
-    "workers": 0,
-    "device": "cpu",
-    "k1": 6,
-    "k2": 2,
-    "eval_batch_size": 32,
+    **TINY_WARMUP,
     "batch_size": 8,
     "num_instances": 2,
     "iters": 2,
