@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from reidkit import log
-from reidkit.stages.mesh import MeshConfig, run_mesh
+from reidkit.stages.mesh import run_mesh, synth_mesh_config
 from reidkit.stages.synth import SynthConfig, run_synth
 
 
@@ -46,17 +46,8 @@ def main() -> None:
             f"{synth['images'] / synth_s:.1f} images/s (process CPU time {synth_cpu:.1f} s)"
         )
         start, cpu = time.perf_counter(), time.process_time()
-        mesh = run_mesh(
-            MeshConfig(
-                dataset="market",
-                data_root=data,
-                out=Path(tmp) / "mesh",
-                smpl_model="procedural",
-                smpl_params=(data / "body_params.npz",),
-                batch_size=args.mesh_batch,
-                device=args.device,
-            )
-        )
+        mesh = run_mesh(synth_mesh_config(data, Path(tmp) / "mesh", batch_size=args.mesh_batch,
+                                          device=args.device))
         mesh_s, mesh_cpu = time.perf_counter() - start, time.process_time() - cpu
         print(
             f"mesh --smpl-params: {mesh['rendered']} images x 8 renders (256x128) in "

@@ -26,15 +26,10 @@ from reidkit.stages.warmup import run_warmup, warmup_config
 # Short-run settings (the paper's schedules are far longer): relabel every epoch, JVTC's global
 # term from epoch 1, no ICE lr warm-up, ICE and Cluster-Contrast eps 0.45 and P×K 4×4, ICE's EMA
 # scaled to the run (see short_settings); MMCL keeps its 5 single-label epochs.
+JVTC_SHORT = {"batch_size": 16, "iters": 10, "global_start": 1, "relabel_every": 1}
 SHORT = {
-    "jvtc": {"batch_size": 16, "iters": 10, "global_start": 1, "relabel_every": 1},
-    "jvtc+": {
-        "batch_size": 16,
-        "iters": 10,
-        "global_start": 1,
-        "relabel_every": 1,
-        "temporal_start": 1,
-    },
+    "jvtc": JVTC_SHORT,
+    "jvtc+": {**JVTC_SHORT, "temporal_start": 1},  # JVTC's, its temporal term from epoch 1
     "ice": {"batch_size": 16, "iters": 10, "warmup_epochs": 0, "eps": 0.45},
     "mmcl": {"batch_size": 16, "iters": 10},
     "cc": {"batch_size": 16, "num_instances": 4, "iters": 10, "eps": 0.45},

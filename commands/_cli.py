@@ -26,6 +26,7 @@ from reidkit.errors import ReidkitError
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C")
+TableSpec = tuple[str, Sequence[str], Sequence[Sequence[Any]]]
 DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
 out = Console(highlight=False, soft_wrap=True)
 
@@ -60,6 +61,12 @@ GivenDataRootOpt = Annotated[
     Path | None,
     typer.Option("--data-root", help="Folder holding the dataset (see README for layouts); "
                  "required (here or in --config)."),
+]
+CHECKPOINT_KINDS = ("E_id weights: a reidkit stage checkpoint (warmup.pt, train-joint.pt...), a "
+                    "JVTC/GCL state_dict, a GCL id_*.pt / model_best.pth, or an ICE checkpoint")
+CheckpointOpt = Annotated[
+    Path | None,
+    typer.Option("--checkpoint", help=f"{CHECKPOINT_KINDS}; required (here or in --config)."),
 ]
 CameraRegexOpt = Annotated[
     str | None,
@@ -119,6 +126,16 @@ def print_json(obj: Any) -> None:
     """One JSON object on stdout, for shell scripts."""
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def report(result: Any, json_out: bool, *tables: Callable[[Any], TableSpec]) -> None:
+    """The output of a command whose result people read as tables: `--json` prints the result
+    for scripts, else each table (title, columns, rows) made from it."""
+    if json_out:
+        print_json(result)
+        return
+    for table in tables:
+        print_table(*table(result))
 
 
 def parse_csv(text: str | None, cast: Callable[[str], Any] = str, option: str = "") -> list[Any]:

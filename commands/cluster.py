@@ -13,6 +13,14 @@ from reidkit.stages.cluster import ClusterConfig, run_cluster
 DIAGNOSTIC = "diagnostic (uses ground truth)"
 
 
+def table(result: dict) -> tuple[str, tuple[str, str], list[list]]:
+    """Title, columns and rows of the clustering statistics (diagnostics only where the file
+    names carry true ids)."""
+    title = (f"{result['dataset']} {result['split']}: pseudo labels"
+             f"{' (joint visual-temporal)' if result['temporal'] else ''} → {result['out']}")
+    return title, ("statistic", "value"), _rows(result)
+
+
 def _rows(result: dict) -> list[list]:
     rows = [
         ["images", result["images"]],
@@ -40,14 +48,7 @@ C = ClusterConfig
 def run(
     dataset: cli.GivenDatasetOpt = None,
     data_root: cli.GivenDataRootOpt = None,
-    checkpoint: Annotated[
-        Path | None,
-        typer.Option(
-            "--checkpoint",
-            help="E_id weights: a reidkit stage checkpoint, a JVTC/GCL state_dict, a GCL "
-            "id_*.pt / model_best.pth, or an ICE checkpoint; required (here or in --config).",
-        ),
-    ] = None,
+    checkpoint: cli.CheckpointOpt = None,
     eps: Annotated[
         float | None,
         typer.Option(
@@ -126,13 +127,4 @@ def run(
     NMI/ARI/purity are shown only when the file names carry true ids, as diagnostics.
     """
     config = cli.config_from(ClusterConfig, run, locals(), one_of=("eps", "rho"))
-    result = run_cluster(config)
-    if json_out:
-        cli.print_json(result)
-        return
-    cli.print_table(
-        f"{result['dataset']} {result['split']}: pseudo labels"
-        f"{' (joint visual-temporal)' if result['temporal'] else ''} → {result['out']}",
-        ("statistic", "value"),
-        _rows(result),
-    )
+    cli.report(run_cluster(config), json_out, table)

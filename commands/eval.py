@@ -26,12 +26,8 @@ def run(
     data_root: cli.GivenDataRootOpt = None,
     checkpoint: Annotated[
         Path | None,
-        typer.Option(
-            "--checkpoint",
-            help="E_id weights: a reidkit stage checkpoint (warmup.pt, train-joint.pt...), a "
-            "JVTC/GCL state_dict, a GCL id_*.pt / model_best.pth, or an ICE checkpoint. "
-            "Required unless --onnx is given.",
-        ),
+        typer.Option("--checkpoint",
+                     help=f"{cli.CHECKPOINT_KINDS}. Required unless --onnx is given."),
     ] = None,
     onnx: Annotated[
         Path | None,

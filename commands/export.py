@@ -15,14 +15,7 @@ C = ExportConfig
 
 @cli.user_errors
 def run(
-    checkpoint: Annotated[
-        Path | None,
-        typer.Option(
-            "--checkpoint",
-            help="E_id weights: a reidkit stage checkpoint, a JVTC/GCL state_dict, a GCL "
-            "id_*.pt / model_best.pth, or an ICE checkpoint; required (here or in --config).",
-        ),
-    ] = None,
+    checkpoint: cli.CheckpointOpt = None,
     out: Annotated[
         Path | None, cli.opt(C, "out", help="ONNX file to write (atomically).", dir_okay=False)
     ] = None,
@@ -45,10 +38,12 @@ def run(
 ) -> None:
     """Export the identity encoder to ONNX: images → L2-normalised retrieval feature."""
     config = cli.config_from(ExportConfig, run, locals())
-    result = run_export(config)
-    if json_out:
-        cli.print_json(result)
-        return
+    cli.report(run_export(config), json_out, table)
+
+
+def table(result: dict) -> tuple[str, list[str], list[list]]:
+    """Title, columns and rows of the exported model: its input, output, opset, size and the
+    onnxruntime check."""
     check = result["check"]
     rows = [
         ["input", f"{result['input']['name']} {result['input']['shape']} float32"],
@@ -58,5 +53,5 @@ def run(
         ["onnxruntime check", check.get("skipped")
          or f"max |difference| {check['max_abs_diff']:.2e} from PyTorch"],
     ]
-    cli.print_table(f"exported {result['checkpoint_format']} E_id ({result['arch']}) → "
-                f"{result['onnx']}", ["", ""], rows)
+    title = f"exported {result['checkpoint_format']} E_id ({result['arch']}) → {result['onnx']}"
+    return title, ["", ""], rows

@@ -94,12 +94,14 @@ def run(
 ) -> None:
     """Train E_str, G and D with L_gan against the frozen E_id (GCL stage 2)."""
     cfg = cli.config_from(GenWarmupConfig, run, locals(), rename={"run_dir": "run"})
-    result = run_gen_warmup(cfg)
-    if json_out:
-        cli.print_json(result)
-        return
+    cli.report(run_gen_warmup(cfg), json_out, table)
+
+
+def table(result: dict) -> tuple[str, list[str], list[list]]:
+    """Title, columns and rows of gen-warmup's last epoch: its mean losses, the iterations and
+    the checkpoint."""
     final = result["final"]
     rows = [[k, v] for k, v in final.items() if k not in ("epoch", "iteration")]
     rows += [["iterations", result["iterations"]], ["checkpoint", result["checkpoint"]]]
     title = f"gen-warmup [preset {result['config']['preset']}]: epoch {final.get('epoch', '-')}"
-    cli.print_table(f"{title} (mean losses)", ["term", "value"], rows)
+    return f"{title} (mean losses)", ["term", "value"], rows

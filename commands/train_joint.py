@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from reidkit.commands import _cli as cli
-from reidkit.errors import ConfigError
 from reidkit.stages.train_joint import TrainJointConfig, run_train_joint
 
 C = TrainJointConfig
@@ -127,17 +126,9 @@ def run(
     json_out: cli.JsonOpt = False,
 ) -> None:
     """Joint generative + contrastive training (GCL) from the run's gen-warmup checkpoint."""
-    if run_dir is None and config is None:
-        raise ConfigError(
-            "no run folder given", fix="pass --run RUN (the folder holding gen-warmup.pt)"
-        )
     cfg = cli.config_from(TrainJointConfig, run, locals(), rename={"run_dir": "run"},
                       one_of=("eps", "rho"))
-    result = run_train_joint(cfg)
-    if json_out:
-        cli.print_json(result)
-        return
-    cli.print_table(*table(result))
+    cli.report(run_train_joint(cfg), json_out, table)
 
 
 def table(result: dict) -> tuple[str, list[str], list[list]]:

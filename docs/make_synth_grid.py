@@ -13,7 +13,7 @@ from PIL import Image
 
 from reidkit import log
 from reidkit.data.datasets import load_dataset
-from reidkit.stages.mesh import MeshConfig, render_folders, run_mesh
+from reidkit.stages.mesh import render_folders, run_mesh, synth_mesh_config
 from reidkit.stages.synth import SynthConfig, run_synth
 
 ROWS = 4
@@ -26,18 +26,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data, mesh = Path(tmp) / "synth", Path(tmp) / "mesh"
         run_synth(SynthConfig(out=data, ids=8, cameras=4, images_per_id=8, seed=1))
-        run_mesh(
-            MeshConfig(
-                dataset="market",
-                data_root=data,
-                out=mesh,
-                smpl_model="procedural",
-                smpl_params=(data / "body_params.npz",),
-                splits=("test",),
-                size=(H, W),
-                device="cpu",
-            )
-        )
+        run_mesh(synth_mesh_config(data, mesh, splits=("test",), size=(H, W), device="cpu"))
         records = load_dataset("market", data).query[:ROWS]
         folders = render_folders((45, 90, 135, 180, 225, 270, 315))
         grid = Image.new("RGB", (W * (1 + len(folders)), H * len(records)))

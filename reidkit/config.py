@@ -79,6 +79,13 @@ def at_most_one(config: Any, *names: str, fix: str) -> None:
         raise ConfigError(f"{' and '.join(given)} are exclusive", fix=fix)
 
 
+def check_range(name: str, value: float, lo: float, hi: float, fix: str | None = None) -> None:
+    """Refuse a setting outside [lo, hi], naming it, its value and the fix, so that the stages'
+    range checks read (and word their errors) alike."""
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be in [{lo}, {hi}] (got {value})", fix=fix)
+
+
 def check_eps_rho(config: Any) -> None:
     """The DBSCAN radius is either fixed (eps) or set by the rho rule, never both."""
     at_most_one(config, "eps", "rho", fix="give one of them (fixed radius or the rho rule), "

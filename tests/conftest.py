@@ -56,21 +56,11 @@ def mesh_root(tmp_path_factory, synth_root):
     """The 8 grey renders (render/, render_45/ … render_315/, 64x32) of every `synth_root`
     image under train/ and test/ (query + gallery), rendered from its ground-truth parameters
     with the procedural body. Built once per session; do not modify."""
-    from reidkit.stages.mesh import MeshConfig, run_mesh
+    from reidkit.stages.mesh import run_mesh, synth_mesh_config
 
     log.set_quiet(True)
     out = tmp_path_factory.mktemp("shared") / "mesh"
-    run_mesh(
-        MeshConfig(
-            dataset="market",
-            data_root=synth_root,
-            out=out,
-            smpl_model="procedural",
-            smpl_params=(synth_root / "body_params.npz",),
-            size=SYNTH_TINY["size"],
-            device="cpu",
-        )
-    )
+    run_mesh(synth_mesh_config(synth_root, out, size=SYNTH_TINY["size"], device="cpu"))
     return out
 
 

@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fixtures import TINY_WARMUP, make_silhouette_meshes, make_two_colour_market
+from fixtures import (
+    TINY_PK,
+    assert_same_models,
+    interrupted_at,
+    make_silhouette_meshes,
+    make_two_colour_market,
+    small_toml,
+)
 from torch.nn import functional as F
 from typer.testing import CliRunner
 
@@ -46,11 +53,8 @@ runner = CliRunner()
 SIZE = (32, 16)
 GAN_SIZE = (40, 40)  # the generator needs sides ≥ 40
 SMALL = {
-    **TINY_WARMUP,
+    **TINY_PK,
     "size": SIZE,
-    "batch_size": 8,
-    "num_instances": 2,
-    "iters": 2,
     "eps": 0.6,
     "min_samples": 2,
     "source_batch_size": 8,
@@ -357,9 +361,7 @@ def short_run(synth_root, target, tmp_path_factory) -> Path:
 def _same_models(a: Path, b: Path) -> None:
     first, second = load_stage(a / "warmup.pt"), load_stage(b / "warmup.pt")
     assert set(first["models"]) == set(second["models"])
-    for name, state in first["models"].items():
-        for key, value in state.items():
-            assert torch.equal(value, second["models"][name][key]), (name, key)
+    assert_same_models(first, second, first["models"])
     assert first["extra"]["state"] == second["extra"]["state"]
 
 
@@ -373,18 +375,10 @@ def test_resume_gives_the_uninterrupted_state(uda_run, short_run, tmp_path):
 
 def test_resume_after_the_source_stage(short_run, synth_root, target, tmp_path, monkeypatch):
     """Interrupted after stage 1: the m branch reaches stage 2 through the engine's E_id."""
-    out, save = tmp_path / "cut", engine.save_stage
-
-    def crash_in_epoch_2(path, **kwargs):
-        if kwargs["epoch"] == 2:
-            raise KeyboardInterrupt
-        save(path, **kwargs)
-
-    monkeypatch.setattr(engine, "save_stage", crash_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
+    out = tmp_path / "cut"
+    with interrupted_at(monkeypatch, engine, "save_stage", epoch=2):
         run_warmup(_config(synth_root, target, out, epochs=1, ema_variant="ref"))
     assert load_stage(out / "warmup.pt")["extra"]["phase"] == "source"
-    monkeypatch.setattr(engine, "save_stage", save)
     run_warmup(warmup_config(None, out=out, resume=True))
     _same_models(short_run, out)
 
@@ -402,7 +396,7 @@ def test_cli_options_reach_the_config(target, tmp_path):
             "none", "--size", "32x16", "--device", "cpu", "--workers", "0", "--epochs", "1",
             "--iters", "1", "--batch-size", "8", "--num-instances", "2", "--eps", "0.6",
             "--ema", "0.9", "--ema-variant", "ref", "--lambda-ce", "1", "--lambda-sce", "0.25",
-            "--lambda-stri", "2", "--config", str(_toml(tmp_path)), "--json"]
+            "--lambda-stri", "2", "--config", str(small_toml(tmp_path)), "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     cfg = load_stage(tmp_path / "cli" / "warmup.pt")["config"]
@@ -411,9 +405,3 @@ def test_cli_options_reach_the_config(target, tmp_path):
     bad_args = [str(tmp_path / "bad") if a == str(tmp_path / "cli") else a for a in args[:-3]]
     bad = runner.invoke(app, [*bad_args, "--ema-variant", "mine"])
     assert bad.exit_code == 2 and "ema_variant" in bad.output
-
-
-def _toml(tmp_path: Path) -> Path:
-    path = tmp_path / "small.toml"
-    path.write_text("k1 = 6\nk2 = 2\nmin_samples = 2\neval_batch_size = 32\n")
-    return path

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from fixtures import TINY_WARMUP, make_two_colour_market
+from fixtures import TINY_PK, assert_same_models, make_two_colour_market, resumed_warmup, small_toml
 from torch.nn import functional as F
 from typer.testing import CliRunner
 
@@ -31,14 +30,7 @@ from reidkit.runs import load_stage, read_handoff
 from reidkit.stages.warmup import run_warmup, warmup_config
 
 runner = CliRunner()
-SMALL = {
-    **TINY_WARMUP,
-    "batch_size": 8,
-    "num_instances": 2,
-    "iters": 2,
-    "eps": 0.6,
-    "min_samples": 2,
-}
+SMALL = {**TINY_PK, "eps": 0.6, "min_samples": 2}
 
 
 # --- the loss ----------------------------------------------------------------------------------
@@ -234,7 +226,7 @@ def test_cli_options_reach_the_checkpoint_and_foreign_ones_are_refused(tiny_mark
             "--device", "cpu", "--workers", "0", "--epochs", "1", "--iters", "1",
             "--batch-size", "8", "--num-instances", "2", "--eps", "0.6", "--pooling", "avg",
             "--temperature", "0.1", "--centroid-momentum", "0.3", "--hard-memory",
-            "--config", str(_toml(tmp_path)), "--json"]
+            "--config", str(small_toml(tmp_path)), "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     stored = load_stage(out / "warmup.pt", expect="warmup")
@@ -251,24 +243,13 @@ def test_cli_options_reach_the_checkpoint_and_foreign_ones_are_refused(tiny_mark
     assert bad.exit_code == 2 and "unknown pooling" in bad.output
 
 
-def _toml(tmp_path: Path) -> Path:
-    path = tmp_path / "small.toml"
-    path.write_text("k1 = 6\nk2 = 2\nmin_samples = 2\neval_batch_size = 32\n")
-    return path
-
-
 def test_resume_gives_the_uninterrupted_state(tiny_market, tmp_path):
     """Across a learning-rate step (step_every 1) and with the centroid memory rebuilt."""
-    full = run_warmup(_config(tiny_market, tmp_path / "full", epochs=2, step_every=1))
-    run_warmup(_config(tiny_market, tmp_path / "part", epochs=1, step_every=1))
-    shutil.copytree(tmp_path / "part", tmp_path / "moved")
-    resumed = run_warmup(warmup_config(None, out=tmp_path / "moved", resume=True, epochs=2))
+    full, resumed, a, b = resumed_warmup(
+        lambda out, epochs: _config(tiny_market, out, epochs=epochs, step_every=1), tmp_path, 2)
     with pytest.raises(ConfigError, match="differs"):
         warmup_config(None, out=tmp_path / "part", resume=True, pooling="avg")
-    a = load_stage(tmp_path / "full" / "warmup.pt")
-    b = load_stage(tmp_path / "moved" / "warmup.pt")
-    for key, value in a["models"]["E_id"].items():
-        assert torch.equal(value, b["models"]["E_id"][key]), key
+    assert_same_models(a, b)
     assert [h["lr"] for h in resumed["history"]] == pytest.approx([3.5e-4, 3.5e-5])
     assert full["metrics"]["loss"] == resumed["metrics"]["loss"]
     assert full["history"][1]["clusters"] == resumed["history"][1]["clusters"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from fixtures import identity_crop, make_identity_market
 from typer.testing import CliRunner
 
 from reidkit.commands.app import app
@@ -17,26 +17,9 @@ from reidkit.models.identity import IdentityEncoder
 runner = CliRunner()
 
 
-def _image(path: Path, pid: int, index: int) -> None:
-    """A 32×16 crop whose colour is the identity's, with per-image noise."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    base = np.random.default_rng(pid).integers(0, 255, 3)
-    noise = np.random.default_rng(1000 * pid + index).integers(-12, 12, (32, 16, 3))
-    Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(path)
-
-
 @pytest.fixture(scope="module")
 def market_tree(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("market")
-    for pid in range(1, 9):
-        for k in range(4):
-            cam, seq = 1 + k % 2, 1 + k // 2
-            name = f"{pid:04d}_c{cam}s{seq}_{100 * pid + 10 * k:06d}_01.jpg"
-            _image(root / "bounding_box_train" / name, pid, k)
-    for pid in (1, 2):
-        _image(root / "query" / f"{pid:04d}_c1s3_000050_01.jpg", pid, 9)
-        _image(root / "bounding_box_test" / f"{pid:04d}_c2s3_000060_01.jpg", pid, 8)
-    return root
+    return make_identity_market(tmp_path_factory.mktemp("market"))
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +120,7 @@ def test_bad_paths_exit_2(market_tree, checkpoint, tmp_path):
     assert bad_ckpt.exit_code == 2 and "error" in bad_ckpt.output
     folder = tmp_path / "folder"
     for k in range(4):
-        _image(folder / "train" / f"{k:04d}_a.jpg", k, 0)
+        identity_crop(folder / "train" / f"{k:04d}_a.jpg", k, 0)
     temporal = runner.invoke(app, ["cluster", "--dataset", "folder", "--data-root", str(folder),
                                    "--checkpoint", str(checkpoint), "--temporal", "--out",
                                    str(out), "--device", "cpu", "--size", "64x32"])

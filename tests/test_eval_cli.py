@@ -7,10 +7,9 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from fixtures import make_market
+from fixtures import ICE_STEM, ICE_STEM_RELU, ice_state, make_market, save_ice
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -25,18 +24,6 @@ from reidkit.runs import save_stage
 
 runner = CliRunner()
 SIZE = (64, 32)
-ICE_STEM = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
-
-
-def ice_state(model: IdentityEncoder, stem: dict[str, str]) -> dict[str, torch.Tensor]:
-    """An ICE/SpCL-style state dict: `module.base.N.*`, `module.bottleneck.*`, a classifier."""
-    out = {}
-    for key, value in model.state_dict().items():
-        head, rest = key.split(".", 1)
-        name = f"base.{stem[head]}.{rest}" if head in stem else f"bottleneck.{rest}"
-        out[f"module.{name}"] = value
-    out["module.classifier.weight"] = torch.zeros(5, model.embed_dim)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +40,7 @@ def world(tmp_path_factory):
     plain["module.classifier.weight"] = torch.zeros(3, 512)
     torch.save(plain, root / "jvtc.pth")
     torch.save({"id": state}, root / "id_00001000.pt")
-    # ICE stores best_mAP as a NumPy scalar: it must still load with weights_only=True
-    torch.save({"state_dict": ice_state(ice, ICE_STEM), "epoch": 3, "best_mAP": np.float64(0.5)},
-               root / "ice.pth.tar")
+    save_ice(ice, root / "ice.pth.tar", ICE_STEM_RELU, classes=5)
     torch.save({"gen": {"dec.weight": torch.zeros(2)}}, root / "gen_00001000.pt")
     dataset = load_dataset("market", root / "market")
     expect = {
@@ -128,11 +113,10 @@ def test_eval_bad_dataset_root_exits_2(world, tmp_path):
     assert result.exit_code == 2 and "not a duke folder" in result.output
 
 
-@pytest.mark.parametrize("stem", [ICE_STEM, {"conv1": "0", "bn1": "1", "layer1": "3",
-                                             "layer2": "4", "layer3": "5", "layer4": "6"}])
+@pytest.mark.parametrize("stem", [ICE_STEM_RELU, ICE_STEM])
 def test_ice_remap_with_and_without_relu_entry(world, tmp_path, stem):
     ice = world[2]
-    torch.save({"state_dict": ice_state(ice, stem)}, tmp_path / "ice.pth")
+    torch.save({"state_dict": ice_state(ice, stem, classes=5)}, tmp_path / "ice.pth")
     loaded, info = load_identity_encoder(tmp_path / "ice.pth")
     assert info["format"] == "ice" and info["loaded"] == len(ice.state_dict())
     for key, value in ice.state_dict().items():

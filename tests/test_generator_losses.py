@@ -96,12 +96,19 @@ def test_image_and_feature_losses():
     assert float(feat_loss(out, "reference")) == 0.5 + 3.5  # |f−f_ori| + |f−f_cyc|
 
 
-def test_batched_forward_equals_step_by_step():
+def _frozen_e_id_gan() -> tuple[IdentityEncoder, StructureEncoder, Generator, torch.Tensor,
+                                torch.Tensor, torch.Tensor]:
+    """Seeded E_id (frozen, eval mode), E_str, G and a batch (x, two meshes) of two images."""
     torch.manual_seed(0)
     E_id = IdentityEncoder("resnet18").eval()
     set_requires_grad(E_id, False)
     E_str, G = StructureEncoder(), Generator(512)
     x, m1, m2 = torch.randn(2, 3, 64, 40), torch.randn(2, 1, 64, 40), torch.randn(2, 1, 64, 40)
+    return E_id, E_str, G, x, m1, m2
+
+
+def test_batched_forward_equals_step_by_step():
+    E_id, E_str, G, x, m1, m2 = _frozen_e_id_gan()
     with torch.no_grad():
         out = gan_forward(E_id, E_str, G, x, m1, m2, feat_variant="reference")
         f_id, f = E_id(x)
@@ -115,11 +122,7 @@ def test_batched_forward_equals_step_by_step():
 
 
 def test_frozen_e_id_passes_gradient_to_g_only():
-    torch.manual_seed(0)
-    E_id = IdentityEncoder("resnet18").eval()
-    set_requires_grad(E_id, False)
-    E_str, G = StructureEncoder(), Generator(512)
-    x, m1, m2 = torch.randn(2, 3, 64, 40), torch.randn(2, 1, 64, 40), torch.randn(2, 1, 64, 40)
+    E_id, E_str, G, x, m1, m2 = _frozen_e_id_gan()
     out = gan_forward(E_id, E_str, G, x, m1, m2)
     feat_loss(out).backward()  # depends on G only through E_id(generated images)
     assert G.mlp_scale[0].fc1.weight.grad is not None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from fixtures import make_silhouette_market, make_silhouette_meshes, make_warmup
+from fixtures import interrupted_at, make_silhouette_market, make_silhouette_meshes, make_warmup
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -118,20 +118,12 @@ def test_metrics_lines_after_an_interrupted_then_resumed_run(tiny, tmp_path, mon
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     monkeypatch.setattr(metrics_log, "STEP_EVERY", 1)
-    run, save = tmp_path / "run", gen_warmup.save_stage_checkpoint
+    run = tmp_path / "run"
     make_warmup(run, tiny["data"], size=SIZE)
     cfg = GenWarmupConfig(run=run, mesh_root=tiny["mesh"], epochs=2, batch_size=2,
                           iters_per_epoch=2, device="cpu", sample_every=0)
-
-    def crash_in_epoch_2(path, **parts):
-        if parts["epoch"] == 2:
-            raise KeyboardInterrupt
-        save(path, **parts)
-
-    monkeypatch.setattr(gen_warmup, "save_stage_checkpoint", crash_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at(monkeypatch, gen_warmup, "save_stage_checkpoint", epoch=2):
         run_gen_warmup(cfg)
-    monkeypatch.setattr(gen_warmup, "save_stage_checkpoint", save)
     result = run_gen_warmup(GenWarmupConfig(run=run, epochs=2, iters_per_epoch=2, device="cpu",
                                             sample_every=0, resume=True))
     history = load_stage(run / "gen-warmup.pt")["extra"]["history"]

@@ -9,14 +9,13 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures import CROP_SIZE as SIZE  # noqa: E402
-from fixtures import make_warmup
+from fixtures import make_warmup, save_ice
 
 from reidkit.commands.app import app  # noqa: E402
 from reidkit.data.datasets import load_dataset  # noqa: E402
@@ -25,8 +24,6 @@ from reidkit.models.identity import IdentityEncoder  # noqa: E402
 from reidkit.runs import Handoff, load_stage, read_handoff, save_stage  # noqa: E402
 
 runner = CliRunner()
-# ICE's `base` is nn.Sequential(conv1, bn1, maxpool, layer1..4): the maxpool (2) has no tensors
-ICE_BASE = {"conv1": "0", "bn1": "1", "layer1": "3", "layer2": "4", "layer3": "5", "layer4": "6"}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -35,19 +32,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def _neck_keys(arch: str) -> set[str]:
     """The tensor names of a BN-neck E_id, from a model built here."""
     return set(IdentityEncoder(arch, embed_dim=None).state_dict())
-
-
-def _ice_file(model: IdentityEncoder, path: Path) -> Path:
-    """`model` saved as ICE saves its checkpoints: `module.base.N.*`, `module.bottleneck.*`, a
-    classifier, and `best_mAP` as a NumPy scalar."""
-    state = {}
-    for key, value in model.state_dict().items():
-        head, rest = key.split(".", 1)
-        name = f"base.{ICE_BASE[head]}.{rest}" if head in ICE_BASE else f"bottleneck.{rest}"
-        state[f"module.{name}"] = value
-    state["module.classifier.weight"] = torch.zeros(4, model.embed_dim)
-    torch.save({"state_dict": state, "epoch": 3, "best_mAP": np.float64(0.5)}, path)
-    return path
 
 
 def _gen_warmup(crop_tree: Path, run: Path, *extra: str) -> None:
@@ -113,7 +97,7 @@ def test_bn_neck_warmup_runs_every_stage(crop_tree, arch, dim):
 def test_imported_ice_checkpoint_runs_every_stage(crop_tree):
     torch.manual_seed(5)
     source = IdentityEncoder("resnet18", embed_dim=None)
-    ice = _ice_file(source, crop_tree / "ice.pth.tar")
+    ice = save_ice(source, crop_tree / "ice.pth.tar")
     run = crop_tree / "ice"
     _gen_warmup(crop_tree, run, "--init", str(ice), "--dataset", "market", "--data-root",
                 str(crop_tree / "data"), "--size", f"{SIZE[0]}x{SIZE[1]}")

@@ -17,6 +17,7 @@ from fixtures import make_crop_market, make_gen_warmup, make_warmup  # noqa: E40
 
 from reidkit import log, metrics_log  # noqa: E402
 from reidkit.commands.app import app  # noqa: E402
+from reidkit.errors import ConfigError  # noqa: E402
 from reidkit.models.loading import load_identity_encoder  # noqa: E402
 from reidkit.runs import load_stage  # noqa: E402
 from reidkit.stages.train_joint import TrainJointConfig, run_train_joint  # noqa: E402
@@ -152,7 +153,7 @@ def test_cli_gan_run_hands_over_and_resumes(tiny, tmp_path):
     ("extra", "message"),
     [
         (["--losses", "gan,bogus"], "--losses"),
-        (["--eps", "0.5", "--rho", "0.002"], "not both"),
+        (["--eps", "0.5", "--rho", "0.002"], "exclusive"),
         (["--augment"], "--no-gan"),
         (["--loss-variant", "mine"], "--loss-variant"),
     ],
@@ -167,3 +168,15 @@ def test_cli_missing_gen_warmup(tmp_path):
     result = CliRunner().invoke(app, ["train-joint", "--run", str(tmp_path / "empty")])
     assert result.exit_code == 2
     assert "gen-warmup" in result.output and "fix:" in result.output
+
+
+def test_no_run_folder_is_refused_by_the_stage(tmp_path):
+    """The command line and a Python caller get the same refusal (the stage's own check)."""
+    result = CliRunner().invoke(app, ["train-joint"])
+    assert result.exit_code == 2 and "no run folder given" in result.output
+    toml = tmp_path / "no_run.toml"
+    toml.write_text("epochs = 1\n")
+    from_file = CliRunner().invoke(app, ["train-joint", "--config", str(toml)])
+    assert from_file.exit_code == 2 and "no run folder given" in from_file.output
+    with pytest.raises(ConfigError, match="no run folder"):
+        run_train_joint(TrainJointConfig())

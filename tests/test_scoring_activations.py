@@ -26,6 +26,13 @@ def _folder(root: Path, pids: range, per_id: int, seed: int) -> Path:
     return root
 
 
+def _score_config(real: Path, gen: Path, **settings) -> ScoreGenConfig:
+    """score-gen of one generated folder G against `real` with an untrained 64-d Inception on
+    CPU: fast, and the same network on both sides of each comparison."""
+    return ScoreGenConfig(real=real, generated={"G": str(gen)}, allow_untrained_inception=True,
+                          dims=64, device="cpu", **settings)
+
+
 @pytest.fixture(autouse=True)
 def _no_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
@@ -46,16 +53,7 @@ def test_end_to_end_fid_equals_pytorch_fid_pipeline(tmp_path):
     # 64-d features (pytorch-fid's --dims 64) keep scipy's sqrtm in pytorch-fid's reference fast.
     real = _folder(tmp_path / "real", range(1, 4), 2, seed=1)
     gen = _folder(tmp_path / "gen", range(1, 3), 3, seed=2)
-    config = ScoreGenConfig(
-        real=real,
-        generated={"G": str(gen)},
-        allow_untrained_inception=True,
-        no_cache=True,
-        dims=64,
-        seed=7,
-        device="cpu",
-        batch_size=4,
-    )
+    config = _score_config(real, gen, no_cache=True, seed=7, batch_size=4)
     ours = run_score_gen(config)["rows"][0]["fid"]
 
     model = build_inception(describe_network(None, dims=64, seed=7))
@@ -106,15 +104,7 @@ def test_cache_hit_returns_identical_activations_without_the_network(tmp_path):
 def test_repeated_table_uses_the_cache(tmp_path, monkeypatch):
     real = _folder(tmp_path / "real", range(1, 5), 2, seed=5)
     gen = _folder(tmp_path / "gen", range(1, 3), 2, seed=6)
-    config = ScoreGenConfig(
-        real=real,
-        generated={"G": str(gen)},
-        real_row=True,
-        allow_untrained_inception=True,
-        cache_dir=tmp_path / "cache",
-        dims=64,
-        device="cpu",
-    )
+    config = _score_config(real, gen, real_row=True, cache_dir=tmp_path / "cache")
     first = run_score_gen(config)
 
     def failing(info):

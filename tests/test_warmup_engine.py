@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from fixtures import TINY_WARMUP, make_two_colour_market
+from fixtures import (
+    TINY_WARMUP,
+    assert_same_models,
+    interrupted_at,
+    make_two_colour_market,
+    resumed_warmup,
+)
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -36,15 +41,10 @@ def tiny_market(tmp_path_factory) -> Path:
 
 
 def _config(root: Path, out: Path, baseline: str, **extra):
+    jvtc = {"batch_size": 4, "iters": 1, "global_start": 0, "min_samples": 2}
     per_baseline = {
-        "jvtc": {"batch_size": 4, "iters": 1, "global_start": 0, "min_samples": 2},
-        "jvtc+": {
-            "batch_size": 4,
-            "iters": 1,
-            "global_start": 0,
-            "min_samples": 2,
-            "temporal_start": 0,
-        },
+        "jvtc": jvtc,
+        "jvtc+": {**jvtc, "temporal_start": 0},
         "ice": {"batch_size": 8, "iters": 1, "eps": 0.6, "min_samples": 2},
         "mmcl": {"batch_size": 8, "iters": 1, "single_label_epochs": 0},
     }[baseline]
@@ -154,16 +154,11 @@ def test_uda_source_then_target(tiny_market, tmp_path):
 
 def test_resume_gives_the_uninterrupted_state(tiny_market, tmp_path):
     """Also from a copy of the run folder: a run may be moved (or copied) and resumed there."""
-    full = run_warmup(_config(tiny_market, tmp_path / "full", "jvtc", epochs=2))
-    run_warmup(_config(tiny_market, tmp_path / "part", "jvtc", epochs=1))
-    shutil.copytree(tmp_path / "part", tmp_path / "moved")
-    resumed = run_warmup(warmup_config(None, out=tmp_path / "moved", resume=True, epochs=2))
+    full, resumed, a, b = resumed_warmup(
+        lambda out, epochs: _config(tiny_market, out, "jvtc", epochs=epochs), tmp_path, 2)
     with pytest.raises(ConfigError, match="differs"):
         warmup_config(None, out=tmp_path / "part", resume=True, lr=0.5)
-    a = load_stage(tmp_path / "full" / "warmup.pt")
-    b = load_stage(tmp_path / "moved" / "warmup.pt")
-    for key, value in a["models"]["E_id"].items():
-        assert torch.equal(value, b["models"]["E_id"][key]), key
+    assert_same_models(a, b)
     assert torch.equal(a["extra"]["state"]["memory"], b["extra"]["state"]["memory"])
     assert full["metrics"]["loss"] == resumed["metrics"]["loss"]
 
@@ -173,11 +168,8 @@ def test_ice_resume_restores_momentum_encoder(tiny_market, tmp_path):
     run_warmup(_config(tiny_market, tmp_path / "full", "ice", epochs=2))
     run_warmup(_config(tiny_market, tmp_path / "part", "ice", epochs=1))
     run_warmup(warmup_config(None, out=tmp_path / "part", resume=True, epochs=2))
-    a = load_stage(tmp_path / "full" / "warmup.pt")["models"]
-    b = load_stage(tmp_path / "part" / "warmup.pt")["models"]
-    for name in ("E_id", "E_id_online"):
-        for key, value in a[name].items():
-            assert torch.equal(value, b[name][key]), (name, key)
+    a, b = load_stage(tmp_path / "full" / "warmup.pt"), load_stage(tmp_path / "part" / "warmup.pt")
+    assert_same_models(a, b, ("E_id", "E_id_online"))
 
 
 def _cli_args(root: Path, out: Path, *more: str) -> list[str]:
@@ -272,18 +264,10 @@ def test_metrics_lines_after_an_interrupted_then_resumed_run(tiny_market, tmp_pa
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     monkeypatch.setattr(metrics_log, "STEP_EVERY", 1)
-    out, save = tmp_path / "curves", engine.save_stage
-
-    def crash_in_epoch_2(path, **kwargs):
-        if kwargs["epoch"] == 2:
-            raise KeyboardInterrupt
-        save(path, **kwargs)
-
-    monkeypatch.setattr(engine, "save_stage", crash_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
+    out = tmp_path / "curves"
+    with interrupted_at(monkeypatch, engine, "save_stage", epoch=2):
         config = _config(tiny_market, out, "jvtc", epochs=2, eval_every=1)
         run_warmup(dataclasses.replace(config, iters=2))
-    monkeypatch.setattr(engine, "save_stage", save)
     run_warmup(warmup_config(None, out=out, resume=True, epochs=2))
     history = load_stage(out / "warmup.pt")["extra"]["history"]
     lines = (out / "warmup-metrics.jsonl").read_text().splitlines()

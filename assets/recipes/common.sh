@@ -2,9 +2,9 @@
 # Shared body of the GCL paper recipes (sourced by every row script; not a recipe itself).
 # A row script sets RECIPE_DATASET, RECIPE_BASELINE, RECIPE_RHO and, for UDA, RECIPE_SOURCE
 # (optionally RECIPE_PRESET; RECIPE_WARMUP_ARGS, warm-up options of the row that differ from the
-# baseline's defaults, before the user's --warmup-args; RECIPE_JOINT_BASELINE, train-joint's
-# --baseline, RECIPE_BASELINE when unset, not passed when set empty so that train-joint takes the
-# method the warm-up recorded), sources this file and calls `recipe_main "$@"`. The sequence:
+# baseline's defaults, before the user's --warmup-args), sources this file and calls
+# `recipe_main "$@"`; what a warm-up method needs in every row is set here (recipe_method). The
+# sequence:
 # mesh (train + test) -> warmup -> gen-warmup (40 epochs) -> train-joint (20 epochs) -> eval of
 # warmup.pt and train-joint.pt.
 # Each stage writes <out>/<stage>.json only when it finished; a stage whose JSON exists is skipped,
@@ -13,7 +13,22 @@ set -euo pipefail
 
 RECIPE_SOURCE="${RECIPE_SOURCE:-}"
 RECIPE_WARMUP_ARGS="${RECIPE_WARMUP_ARGS:-}"
-RECIPE_JOINT_BASELINE="${RECIPE_JOINT_BASELINE-$RECIPE_BASELINE}"
+
+# What the row's warm-up method needs in every row, once for all its rows: train-joint's
+# --baseline (RECIPE_JOINT_BASELINE) and warm-up options before the row's own.
+recipe_method() {
+    RECIPE_JOINT_BASELINE="$RECIPE_BASELINE"
+    case "$RECIPE_BASELINE" in
+        # train-joint takes the warm-up's recorded method (its --baseline does not list cc, abmt)
+        cc | abmt) RECIPE_JOINT_BASELINE="" ;;
+        # the supervised rows train SCR: its network and input size (the supervised baseline's
+        # defaults; the sequence passes --arch resnet50 first, so they are named here); the rest
+        # (500 epochs, 8x4, Adam AMSGrad 2e-4 with steps at 300 and 400, flip only) are the
+        # defaults too
+        supervised) RECIPE_WARMUP_ARGS="--arch scr --size 384x192 $RECIPE_WARMUP_ARGS" ;;
+    esac
+}
+recipe_method
 # Preset of gen-warmup and train-joint (docs/joint-training.md, "Presets"). The recipes exist to
 # reproduce the published rows, and the paper's Table 1-2 numbers were produced by the authors'
 # code (chenhao2345/GCL), not by the paper's text where the two differ (L'_vi's positive, L_feat,

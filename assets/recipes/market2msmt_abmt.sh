@@ -10,7 +10,5 @@ RECIPE_DATASET=msmt
 RECIPE_BASELINE=abmt
 RECIPE_SOURCE=market
 RECIPE_RHO=1.2e-3
-# train-joint takes the warm-up's recorded method (its --baseline does not list abmt)
-RECIPE_JOINT_BASELINE=
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 recipe_main "$@"

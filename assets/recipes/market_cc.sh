@@ -10,7 +10,5 @@ RECIPE_DATASET=market
 RECIPE_BASELINE=cc
 RECIPE_SOURCE=
 RECIPE_RHO=2e-3
-# train-joint takes the warm-up's recorded method (its --baseline does not list cc)
-RECIPE_JOINT_BASELINE=
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 recipe_main "$@"

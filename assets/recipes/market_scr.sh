@@ -10,9 +10,5 @@ RECIPE_DATASET=market
 RECIPE_BASELINE=supervised
 RECIPE_SOURCE=
 RECIPE_RHO=2e-3
-# SCR's network and input size (the supervised baseline's defaults; the sequence passes --arch
-# resnet50 first, so the row names them); the rest (500 epochs, 8x4, Adam AMSGrad 2e-4 with steps
-# at 300 and 400, flip only) are the defaults too
-RECIPE_WARMUP_ARGS="--arch scr --size 384x192"
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 recipe_main "$@"

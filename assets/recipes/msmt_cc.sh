@@ -10,8 +10,6 @@ RECIPE_DATASET=msmt
 RECIPE_BASELINE=cc
 RECIPE_SOURCE=
 RECIPE_RHO=1.2e-3
-# train-joint takes the warm-up's recorded method (its --baseline does not list cc)
-RECIPE_JOINT_BASELINE=
 # the authors' MSMT17 command: 400 iterations per epoch (200 on Market and Duke, the default)
 RECIPE_WARMUP_ARGS="--iters 400"
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"

@@ -21,6 +21,7 @@ from reidkit.baselines.base import (
     trainable,
 )
 from reidkit.baselines.losses import centroid_contrast_loss, centroid_update, cluster_proxies
+from reidkit.config import check_range
 from reidkit.data.augment import train_transform
 from reidkit.errors import ConfigError
 
@@ -32,11 +33,8 @@ def check_cc_config(config: Any) -> None:
             f"Cluster-Contrast temperature {config.temperature} is not positive",
             fix="use e.g. --temperature 0.05",
         )
-    if not 0.0 <= config.centroid_momentum <= 1.0:
-        raise ConfigError(
-            f"centroid momentum {config.centroid_momentum} is outside [0, 1]",
-            fix="use e.g. --centroid-momentum 0.1",
-        )
+    check_range("centroid momentum", config.centroid_momentum, 0, 1,
+                fix="use e.g. --centroid-momentum 0.1")
     if config.num_instances < 1 or config.batch_size // config.num_instances < 1:
         raise ConfigError(
             f"a batch of {config.batch_size} cannot hold {config.num_instances} images of one "

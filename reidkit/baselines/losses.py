@@ -182,8 +182,7 @@ def cross_camera_proxy_loss(
     camera is a positive, scored against the num_neg nearest proxies of other clusters (one
     softmax of num_neg + 1 entries per positive), averaged over positives; anchors with no
     cross-camera positive do not count."""
-    sims = feats @ proxies.t() / tau
-    same = proxy_cluster.unsqueeze(0) == labels.unsqueeze(1)
+    sims, same = _proxy_scores(feats, labels, proxies, proxy_cluster, tau)
     positive = same & (proxy_cam.unsqueeze(0) != cams.unsqueeze(1))
     neg_lse = torch.logsumexp(_nearest_negatives(sims, same, num_neg), dim=1)
     log_prob = sims - torch.logaddexp(sims, neg_lse.unsqueeze(1))
@@ -207,8 +206,7 @@ def camera_sum_proxy_loss(
     """L_cross as ICE's public code computes it: one softmax per anchor over every proxy of its
     cluster (all cameras, its own included; uniform target) and the num_neg nearest proxies of
     other clusters; the mean over each camera's anchors, summed over the cameras in the batch."""
-    sims = feats @ proxies.t() / tau
-    same = proxy_cluster.unsqueeze(0) == labels.unsqueeze(1)
+    sims, same = _proxy_scores(feats, labels, proxies, proxy_cluster, tau)
     entries = torch.cat([sims.masked_fill(~same, float("-inf")),
                          _nearest_negatives(sims, same, num_neg)], dim=1)
     log_prob = sims - torch.logsumexp(entries, dim=1, keepdim=True)
@@ -217,6 +215,18 @@ def camera_sum_proxy_loss(
     sums = torch.zeros(int(camera.max()) + 1, dtype=sims.dtype, device=sims.device)
     sums.index_add_(0, camera, per_anchor)
     return (sums / torch.bincount(camera).to(sims.dtype)).sum()
+
+
+def _proxy_scores(
+    feats: torch.Tensor,
+    labels: torch.Tensor,
+    proxies: torch.Tensor,
+    proxy_cluster: torch.Tensor,
+    tau: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What both forms of ICE's L_cross score: each anchor's similarity to every proxy over τ,
+    and which proxies belong to the anchor's own cluster."""
+    return feats @ proxies.t() / tau, proxy_cluster.unsqueeze(0) == labels.unsqueeze(1)
 
 
 def _nearest_negatives(sims: torch.Tensor, same: torch.Tensor, num_neg: int) -> torch.Tensor:

@@ -20,6 +20,7 @@ class SourcePretrain(Method):
     """Supervised training on the source's identity labels (source data is labelled by design)."""
 
     name = "source"
+    classifier_key = "source_classifier"  # the classifier's name among the checkpoint's models
 
     def __init__(self, config: Any, model: Any, records: Any, device: torch.device):
         pids = sorted({r.pid for r in records})
@@ -53,13 +54,18 @@ class SourcePretrain(Method):
         )
 
     def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
-        self.model.train()
+        self.eval_model().train()  # the network that trains is the one handed on
         targets = torch.as_tensor(self.targets, device=self.device)[indices]
-        terms = self.losses(self.model(images)[1], targets)
+        terms = self.batch_losses(images, targets)
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         self.optimizer.step()
         return {k: v.item() for k, v in terms.items()}
+
+    def batch_losses(self, images: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The loss terms of a batch ("loss" is what trains): `losses` on E_id's f, so that a
+        network of other outputs (ABMT's two branches) overrides this one method."""
+        return self.losses(self.model(images)[1], targets)
 
     def losses(self, feats: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """CE with label smoothing + batch-hard triplet on `f`; "loss" is their sum."""
@@ -69,8 +75,9 @@ class SourcePretrain(Method):
         return {"ce": loss_ce, "triplet": loss_tri, "loss": loss_ce + loss_tri}
 
     def models_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {"E_id": self.model.state_dict(), "source_classifier": self.classifier.state_dict()}
+        return {"E_id": self.eval_model().state_dict(),
+                self.classifier_key: self.classifier.state_dict()}
 
     def load_models_state(self, models: dict[str, dict[str, torch.Tensor]]) -> None:
-        self.model.load_state_dict(models["E_id"])
-        self.classifier.load_state_dict(models["source_classifier"])
+        self.eval_model().load_state_dict(models["E_id"])
+        self.classifier.load_state_dict(models[self.classifier_key])

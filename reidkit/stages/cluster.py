@@ -14,7 +14,7 @@ from reidkit.cluster.labels import cluster_jaccard, default_rho
 from reidkit.cluster.rerank_cluster import rerank_cluster, rerank_temporal_labels
 from reidkit.cluster.stats import cluster_stats
 from reidkit.cluster.temporal import dataset_timelines, temporal_pseudo_labels
-from reidkit.config import check_eps_rho, config_to_dict, require
+from reidkit.config import check_eps_rho, check_range, config_to_dict, require
 from reidkit.data.datasets import load_dataset
 from reidkit.data.records import SPLITS, ImageRecord
 from reidkit.device import resolve_device
@@ -82,9 +82,9 @@ def _check(config: ClusterConfig) -> None:
             raise ConfigError(f"{option} must be at least 1 (got {getattr(config, name)})")
     for name in ("rerank_lambda", "temporal_lambda"):
         value = getattr(config, name)
-        if value is not None and not 0 <= value <= 1:
+        if value is not None:
             option = "--" + name.replace("_", "-")
-            raise ConfigError(f"{option} must be in [0, 1] (got {value})", fix=f"e.g. {option} 0.3")
+            check_range(option, value, 0, 1, fix=f"e.g. {option} 0.3")
 
 
 def known_pids(records: list[ImageRecord]) -> np.ndarray | None:

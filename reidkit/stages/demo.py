@@ -17,7 +17,6 @@ from typing import Any
 
 from reidkit import log
 from reidkit.baselines.config import WarmupConfig
-from reidkit.body.params import FILE_NAME
 from reidkit.data.datasets import load_dataset
 from reidkit.errors import ConfigError
 from reidkit.evaluation.engine import evaluate_model, scores_of
@@ -28,7 +27,7 @@ from reidkit.scoring.inception import hub_weights_path
 from reidkit.stages.eval import EvalConfig, run_eval
 from reidkit.stages.gen_warmup import GenWarmupConfig, run_gen_warmup
 from reidkit.stages.generate import GenerateConfig, run_generate
-from reidkit.stages.mesh import MeshConfig, run_mesh
+from reidkit.stages.mesh import run_mesh, synth_mesh_config
 from reidkit.stages.score_gen import ScoreGenConfig, run_score_gen
 from reidkit.stages.synth import SynthConfig, run_synth
 from reidkit.stages.train_joint import TrainJointConfig, run_train_joint
@@ -169,9 +168,7 @@ def _synth(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
 
 
 def _mesh(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:
-    return run_mesh(MeshConfig(dataset="market", data_root=d.data, out=d.mesh,
-                               smpl_model="procedural", smpl_params=(d.data / FILE_NAME,),
-                               size=p.size, device=c.device))
+    return run_mesh(synth_mesh_config(d.data, d.mesh, size=p.size, device=c.device))
 
 
 def _warmup(c: DemoConfig, p: DemoPreset, d: DemoPaths) -> dict[str, Any]:

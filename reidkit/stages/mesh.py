@@ -56,6 +56,13 @@ class MeshConfig:
     device: str = "auto"
 
 
+def synth_mesh_config(data_root: Path, out: Path, **settings: Any) -> MeshConfig:
+    """Renders of a `reidkit synth` dataset from the body parameters it wrote, with the shipped
+    procedural body: no HMR and no SMPL file needed (the demo, its figure, the tests)."""
+    return MeshConfig(dataset="market", data_root=data_root, out=out, smpl_model="procedural",
+                      smpl_params=(Path(data_root) / FILE_NAME,), **settings)
+
+
 def render_folders(angles: tuple[int, ...]) -> list[str]:
     """`render` (original view) then `render_<deg>` for each angle."""
     return ["render", *(f"render_{int(a)}" for a in angles)]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from reidkit.body.params import FILE_NAME, save_body_params
-from reidkit.config import config_to_dict, require
+from reidkit.config import check_range, config_to_dict, require
 from reidkit.data.market import SPLIT_FOLDERS
 from reidkit.errors import ConfigError
 from reidkit.io import save_json
@@ -49,20 +49,15 @@ class SynthConfig:
 
 def _check(config: SynthConfig) -> None:
     require(config, out="--out FOLDER (new or empty)")
-    if config.ids < 2 or config.ids > 9999:
-        raise ConfigError(f"--ids must be 2..9999, got {config.ids}", fix="half train, half test")
-    if config.cameras < 2 or config.cameras > 9:
-        raise ConfigError(f"--cameras must be 2..9, got {config.cameras}")
+    check_range("--ids", config.ids, 2, 9999, fix="half train, half test")
+    check_range("--cameras", config.cameras, 2, 9)
     if config.images_per_id < 4:
         raise ConfigError(
             f"--images-per-id must be at least 4, got {config.images_per_id}",
             fix="each identity needs two cameras with two images (query + gallery)",
         )
-    if not 0.0 <= config.camera_gap <= 1.0:
-        raise ConfigError(
-            f"--camera-gap must be within 0..1, got {config.camera_gap}",
-            fix="1 = each camera its own scene and light (default), 0 = one shared scene",
-        )
+    check_range("--camera-gap", config.camera_gap, 0, 1,
+                fix="1 = each camera its own scene and light (default), 0 = one shared scene")
     h, w = config.size
     if h < 32 or w < 16:
         raise ConfigError(f"--size {h}x{w} is too small", fix="use at least 32x16")

@@ -22,7 +22,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 
 from reidkit import log
 from reidkit.baselines.registry import BASELINES
-from reidkit.config import config_to_dict
+from reidkit.config import check_eps_rho, config_to_dict
 from reidkit.data.mesh_pairs import VIEW_VARIANTS
 from reidkit.device import autocast, seed_everything
 from reidkit.errors import ConfigError
@@ -63,7 +63,7 @@ class TrainJointConfig:
     `preset` None = gen-warmup's preset (on resume: the run's); the fields marked "preset" stay
     None until the preset fills them (`setup.resolve_preset`)."""
 
-    run: Path = Path("runs/default")
+    run: Path | None = None  # the folder holding gen-warmup.pt; required
     baseline: str | None = None  # jvtc+ forces the temporal joint distance in clustering
     epochs: int = 20
     eps: float | None = None  # fixed DBSCAN radius (ICE style) ...
@@ -102,6 +102,10 @@ class TrainJointConfig:
 
 def validate(config: TrainJointConfig) -> None:
     """Refuse settings that cannot run, before any work starts."""
+    if config.run is None:
+        raise ConfigError(
+            "no run folder given", fix="pass --run RUN (the folder holding gen-warmup.pt)"
+        )
     bad = sorted(set(config.losses) - set(LOSS_TERMS))
     if bad or not config.losses:
         raise ConfigError(f"unknown or empty --losses {list(config.losses)}",
@@ -116,8 +120,7 @@ def validate(config: TrainJointConfig) -> None:
     if config.bn_stats not in (None, *BN_STATS):
         raise ConfigError(f"unknown --bn-stats {config.bn_stats}",
                           fix=f"one of {', '.join(BN_STATS)}")
-    if config.eps is not None and config.rho is not None:
-        raise ConfigError("give --eps or --rho, not both")
+    check_eps_rho(config)
     if config.baseline is not None and config.baseline not in BASELINES:
         raise ConfigError(f"unknown --baseline {config.baseline}",
                           fix=f"one of {', '.join(BASELINES)}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from reidkit.models.memory import MemoryBank, sample_positives
+from reidkit.models.memory import MemoryBank, MemorySample, sample_positives
 
 VARIANTS = ("paper", "reference")
 TERMS = ("vi", "vi1", "vi2")
@@ -36,6 +36,16 @@ def _negatives(anchor: torch.Tensor, memory: MemoryBank, idx: torch.Tensor) -> t
     return (anchor @ memory.features.t()).gather(1, idx)
 
 
+def _draw(memory: MemoryBank, indexes: torch.Tensor, generator: torch.Generator,
+          num_negatives: int, variant: str) -> MemorySample:
+    """Each anchor's positive and negatives as `variant` draws them (reference: outliers count
+    as negatives), the one draw both losses make."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown loss variant {variant}; choose from {VARIANTS}")
+    return memory.sample(indexes, num_negatives, generator,
+                         outliers_as_negatives=variant == "reference")
+
+
 def view_invariant_losses(
     f: torch.Tensor,
     f_new: torch.Tensor,
@@ -49,11 +59,9 @@ def view_invariant_losses(
     terms: tuple[str, ...] = TERMS,
 ) -> dict[str, torch.Tensor]:
     """L_vi, L'_vi, L''_vi (keys vi, vi1, vi2; only those in `terms`) for one batch."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown loss variant {variant}; choose from {VARIANTS}")
+    draw = _draw(memory, indexes, generator, num_negatives, variant)
     f, f_new = F.normalize(f.float(), dim=1), F.normalize(f_new.float(), dim=1)
     reference = variant == "reference"
-    draw = memory.sample(indexes, num_negatives, generator, outliers_as_negatives=reference)
     bank = memory.features
     negatives = _negatives(f_new, memory, draw.negatives)
     losses: dict[str, torch.Tensor] = {}
@@ -81,10 +89,7 @@ def contrast_only_loss(
     variant: str = "paper",
 ) -> torch.Tensor:
     """L_vi^woGAN: positive sim(f, f_pos), negatives scored against f (Table 3, no generation)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown loss variant {variant}; choose from {VARIANTS}")
+    draw = _draw(memory, indexes, generator, num_negatives, variant)
     f = F.normalize(f.float(), dim=1)
-    draw = memory.sample(indexes, num_negatives, generator,
-                         outliers_as_negatives=variant == "reference")
     positive = (f * memory.features[draw.positive]).sum(1)
     return info_nce(positive, _negatives(f, memory, draw.negatives), tau)
