@@ -1,5 +1,6 @@
 """`reidkit warmup`: train E_id with an unsupervised baseline (JVTC, JVTC+, ICE, MMCL,
-Cluster-Contrast; UDA with a labelled source) into `<out>/warmup.pt`."""
+Cluster-Contrast, ABMT, ACT, DomainMix; UDA with a labelled source; supervised) into
+`<out>/warmup.pt`."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def run(
         typer.Option(
             "--baseline",
             help="jvtc, jvtc+, ice, mmcl, cc, abmt or act; supervised trains on the true "
-            "training ids (default: jvtc).",
+            "training ids; domainmix mixes a labelled synthetic --source in (default: jvtc).",
         ),
     ] = None,
     out: Annotated[
@@ -226,6 +227,55 @@ def run(
             "(symmetric co-teaching on inliers only, the paper's ablation).",
         ),
     ] = None,
+    domain_loss: Annotated[
+        str | None,
+        typer.Option(
+            "--domain-loss",
+            help="domainmix: stage 3's L_dm, db (domain balance, Eq. 8; default), kl (symmetric "
+            "KL to uniform, Eq. 6) or none (DirectMix: no discriminator loss).",
+        ),
+    ] = None,
+    relabel: Annotated[
+        str | None,
+        typer.Option(
+            "--relabel",
+            help="domainmix: once (label the real set at the start, the paper; default) or epoch "
+            "(re-cluster it every epoch with the current model, the code).",
+        ),
+    ] = None,
+    adversarial_start: Annotated[
+        int | None,
+        typer.Option(
+            "--adversarial-start",
+            help="domainmix: first epoch of stage 3, the discriminator's (default 20 of 40).",
+        ),
+    ] = None,
+    alternate: Annotated[
+        str | None,
+        typer.Option(
+            "--alternate",
+            help="domainmix: stage 3 alternates by epoch (Alg. 1; default) or by step (the "
+            "code's one discriminator step in every 10).",
+        ),
+    ] = None,
+    min_size: Annotated[
+        int | None,
+        typer.Option(
+            "--min-size", help="domainmix: drop pseudo classes with fewer images (default 5)."
+        ),
+    ] = None,
+    max_size: Annotated[
+        int | None,
+        typer.Option(
+            "--max-size",
+            help="domainmix: drop pseudo classes with more images (default 120; 0 = no cap, "
+            "the code's).",
+        ),
+    ] = None,
+    lambda_dm: Annotated[
+        float | None,
+        typer.Option("--lambda-dm", help="domainmix: weight of L_dm in stage 3 (default 1)."),
+    ] = None,
     erasing: Annotated[
         float | None,
         typer.Option(
@@ -249,7 +299,19 @@ def run(
     ] = None,
     source_epochs: Annotated[
         int | None,
-        typer.Option("--source-epochs", help="UDA: supervised source epochs (default 80)."),
+        typer.Option(
+            "--source-epochs",
+            help="UDA: supervised source epochs (default 80; domainmix: 20, its stage-1 "
+            "stand-in).",
+        ),
+    ] = None,
+    source_iters: Annotated[
+        int | None,
+        typer.Option(
+            "--source-iters",
+            help="UDA: iterations per source epoch (default 0 = one pass; abmt 200, domainmix "
+            "800).",
+        ),
     ] = None,
     camera_regex: Annotated[
         str | None,
@@ -275,8 +337,8 @@ def run(
     config: cli.ConfigOpt = None,
     json_out: cli.JsonOpt = False,
 ) -> None:
-    """Warm up the identity encoder E_id with a baseline: JVTC, JVTC+, ICE, MMCL, Cluster-Contrast
-    (+ UDA source)."""
+    """Warm up the identity encoder E_id with a baseline: JVTC, JVTC+, ICE, MMCL, Cluster-Contrast,
+    ABMT, ACT, DomainMix (+ UDA source), or supervised."""
     from reidkit.stages.warmup import run_warmup, warmup_config
 
     cfg = warmup_config(
@@ -300,6 +362,7 @@ def run(
         source=source,
         source_root=source_root,
         source_epochs=source_epochs,
+        source_iters=source_iters,
         camera_regex=camera_regex,
         device=device,
         seed=seed,
@@ -324,13 +387,16 @@ def run(
             erasing=erasing,
             round_epochs=round_epochs,
             co_teaching=co_teaching,
+            domain_loss=domain_loss,
+            relabel=relabel,
+            adversarial_start=adversarial_start,
+            alternate=alternate,
+            min_size=min_size,
+            max_size=max_size,
+            lambda_dm=lambda_dm,
         ),
     )
-    result = run_warmup(cfg)
-    if json_out:
-        cli.print_json(result)
-        return
-    cli.print_table(*table(result))
+    cli.report(run_warmup(cfg), json_out, table)
 
 
 def table(result: dict) -> tuple[str, list[str], list[tuple]]:

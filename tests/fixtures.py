@@ -5,9 +5,15 @@ checkpoints from fresh networks, and the DDP worker the multi-process tests spaw
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -17,7 +23,7 @@ from reidkit.models.discriminator import Discriminator
 from reidkit.models.generator import Generator
 from reidkit.models.identity import IdentityEncoder
 from reidkit.models.structure import StructureEncoder
-from reidkit.runs import save_stage
+from reidkit.runs import load_stage, save_stage
 
 # --- file trees for the dataset readers and evaluation ---
 
@@ -95,6 +101,28 @@ def make_msmt(root: Path, version: int = 1) -> Path:
     return root
 
 
+def identity_crop(path: Path, pid: int, index: int) -> None:
+    """A 32×16 crop whose colour is the identity's, with per-image noise (so that a random E_id
+    still groups an identity's images)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = np.random.default_rng(pid).integers(0, 255, 3)
+    noise = np.random.default_rng(1000 * pid + index).integers(-12, 12, (32, 16, 3))
+    Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(path)
+
+
+def make_identity_market(root: Path) -> Path:
+    """A Market tree to cluster: train 8 ids × 4 crops (cameras 1-2, sequences 1-2) of one colour
+    each; query and gallery ids 1 and 2, one crop each."""
+    for pid in range(1, 9):
+        for k in range(4):
+            name = market_name(pid, 1 + k % 2, 1 + k // 2, 100 * pid + 10 * k)
+            identity_crop(root / "bounding_box_train" / name, pid, k)
+    for pid in (1, 2):
+        identity_crop(root / "query" / market_name(pid, 1, 3, 50), pid, 9)
+        identity_crop(root / "bounding_box_test" / market_name(pid, 2, 3, 60), pid, 8)
+    return root
+
+
 # warm-up settings that train on make_two_colour_market in seconds (resnet18, no download)
 TINY_WARMUP = {
     "arch": "resnet18",
@@ -106,6 +134,9 @@ TINY_WARMUP = {
     "k2": 2,
     "eval_batch_size": 32,
 }
+
+# ... with P×K batches (ABMT, ACT, Cluster-Contrast): 4 identities × 2 images, 2 steps an epoch
+TINY_PK = {**TINY_WARMUP, "batch_size": 8, "num_instances": 2, "iters": 2}
 
 
 def make_two_colour_market(root: Path) -> Path:
@@ -128,6 +159,74 @@ def make_two_colour_market(root: Path) -> Path:
                 name = f"{pid + 1:04d}_c{cam}s1_{100 * n + 50 * cam:06d}_01.jpg"
                 Image.fromarray(image).save(root / folder / name)
     return root
+
+
+def make_domain(root: Path, seed: int, camera_gap: float, ids: int = 8) -> Path:
+    """Market layout, 3 cameras: each person two colours (top, bottom) plus noise; each camera
+    shifts every colour by its own offset (the camera gap, in grey levels ~ N(0, 40·gap))."""
+    rng = np.random.default_rng(seed)
+    looks = rng.integers(40, 215, (ids, 2, 3))
+    cameras = rng.normal(0, 40 * camera_gap, (3, 3))
+    plan = {"bounding_box_train": [(c, n) for c in (1, 2, 3) for n in range(2)],
+            "query": [(1, 9)], "bounding_box_test": [(2, 8), (3, 8)]}
+    for folder, shots in plan.items():
+        (root / folder).mkdir(parents=True)
+        for pid in range(ids):
+            for cam, n in shots:
+                image = np.empty((64, 32, 3))
+                image[:32], image[32:] = looks[pid, 0], looks[pid, 1]
+                image += cameras[cam - 1]
+                image = np.clip(image + rng.normal(0, 20, image.shape), 0, 255).astype(np.uint8)
+                name = f"{pid + 1:04d}_c{cam}s1_{100 * n + 50 * cam:06d}_01.jpg"
+                Image.fromarray(image).save(root / folder / name)
+    return root
+
+
+def small_toml(folder: Path, min_samples: int = 2) -> Path:
+    """`--config` file of clustering settings for a few dozen images (small k1, k2)."""
+    path = folder / "small.toml"
+    path.write_text(f"k1 = 6\nk2 = 2\nmin_samples = {min_samples}\neval_batch_size = 32\n")
+    return path
+
+
+def resumed_warmup(config_at: Callable[[Path, int], Any], root: Path,
+                   epochs: int) -> tuple[dict, dict, dict, dict]:
+    """A straight warm-up of `epochs` (root/full) and a copy (root/moved) of a 1-epoch one
+    (root/part) resumed to `epochs`: both results, then both checkpoints, for the bit-for-bit
+    resume tests; `config_at(out, epochs)` builds the run's config."""
+    from reidkit.stages.warmup import run_warmup, warmup_config
+
+    full = run_warmup(config_at(root / "full", epochs))
+    run_warmup(config_at(root / "part", 1))
+    shutil.copytree(root / "part", root / "moved")
+    resumed = run_warmup(warmup_config(None, out=root / "moved", resume=True, epochs=epochs))
+    return full, resumed, load_stage(root / "full" / "warmup.pt"), load_stage(
+        root / "moved" / "warmup.pt")
+
+
+def assert_same_models(a: dict, b: dict, names: Iterable[str] = ("E_id",)) -> None:
+    """The named models of two stage checkpoints hold the same tensors, bit for bit."""
+    for name in names:
+        for key, value in a["models"][name].items():
+            assert torch.equal(value, b["models"][name][key]), (name, key)
+
+
+@contextlib.contextmanager
+def interrupted_at(monkeypatch: pytest.MonkeyPatch, module: ModuleType, save: str,
+                   epoch: int) -> Iterator[None]:
+    """The block runs as a run killed (KeyboardInterrupt) just before `module.<save>` writes
+    `epoch`'s checkpoint; afterwards saving works again, for the resume that follows."""
+    original = getattr(module, save)
+
+    def crash(path: Path, **parts: Any) -> None:
+        if parts["epoch"] == epoch:
+            raise KeyboardInterrupt
+        original(path, **parts)
+
+    monkeypatch.setattr(module, save, crash)
+    with pytest.raises(KeyboardInterrupt):
+        yield
+    monkeypatch.setattr(module, save, original)
 
 
 # --- silhouettes and their renders (gen-warmup) ---
@@ -254,6 +353,34 @@ def make_gen_warmup(run: Path, data_root: Path, mesh_root: Path, **extra_config)
                        "mesh_root": str(mesh_root), "arch": "resnet18", "size": list(CROP_SIZE),
                        **extra_config},
                epoch=0)
+    return path
+
+
+# ICE's `base` is nn.Sequential(conv1, bn1, [relu,] maxpool, layer1..4): the layers' indices
+ICE_STEM = {"conv1": "0", "bn1": "1", "layer1": "3", "layer2": "4", "layer3": "5", "layer4": "6"}
+ICE_STEM_RELU = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6",
+                 "layer4": "7"}
+
+
+def ice_state(model: IdentityEncoder, stem: dict[str, str] = ICE_STEM,
+              classes: int = 4) -> dict[str, torch.Tensor]:
+    """`model`'s tensors as ICE/SpCL name them: `module.base.N.*`, `module.bottleneck.*`, and a
+    classifier of `classes` rows."""
+    state = {}
+    for key, value in model.state_dict().items():
+        head, rest = key.split(".", 1)
+        name = f"base.{stem[head]}.{rest}" if head in stem else f"bottleneck.{rest}"
+        state[f"module.{name}"] = value
+    state["module.classifier.weight"] = torch.zeros(classes, model.embed_dim)
+    return state
+
+
+def save_ice(model: IdentityEncoder, path: Path, stem: dict[str, str] = ICE_STEM,
+             classes: int = 4) -> Path:
+    """`model` saved as ICE saves its checkpoints, `best_mAP` as a NumPy scalar (which must
+    still load with weights_only=True)."""
+    torch.save({"state_dict": ice_state(model, stem, classes), "epoch": 3,
+                "best_mAP": np.float64(0.5)}, path)
     return path
 
 

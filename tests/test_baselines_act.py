@@ -10,14 +10,19 @@ from __future__ import annotations
 import copy
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from fixtures import TINY_WARMUP, make_silhouette_meshes
-from PIL import Image
+from fixtures import (
+    TINY_PK,
+    assert_same_models,
+    make_domain,
+    make_silhouette_meshes,
+    resumed_warmup,
+    small_toml,
+)
 from torch.nn import functional as F
 from typer.testing import CliRunner
 
@@ -44,14 +49,7 @@ from reidkit.runs import load_stage
 from reidkit.stages.warmup import run_warmup, warmup_config
 
 runner = CliRunner()
-TINY = {
-    **TINY_WARMUP,
-    "batch_size": 8,
-    "num_instances": 2,
-    "iters": 2,
-    "rho": 0.3,
-    "min_samples": 3,
-}
+TINY = {**TINY_PK, "rho": 0.3, "min_samples": 3}
 
 
 # --- the schedule and the selection -----------------------------------------------------------
@@ -271,27 +269,6 @@ def test_encoder_x1_is_the_retrieval_feature_at_standard_stride():
 
 
 # --- end to end on two synthetic domains -----------------------------------------------------
-def make_domain(root: Path, seed: int, camera_gap: float, ids: int = 8) -> Path:
-    """Market layout, 3 cameras: each person two colours (top, bottom) plus noise; each camera
-    shifts every colour by its own offset (the camera gap, in grey levels ~ N(0, 40·gap))."""
-    rng = np.random.default_rng(seed)
-    looks = rng.integers(40, 215, (ids, 2, 3))
-    cameras = rng.normal(0, 40 * camera_gap, (3, 3))
-    plan = {"bounding_box_train": [(c, n) for c in (1, 2, 3) for n in range(2)],
-            "query": [(1, 9)], "bounding_box_test": [(2, 8), (3, 8)]}
-    for folder, shots in plan.items():
-        (root / folder).mkdir(parents=True)
-        for pid in range(ids):
-            for cam, n in shots:
-                image = np.empty((64, 32, 3))
-                image[:32], image[32:] = looks[pid, 0], looks[pid, 1]
-                image += cameras[cam - 1]
-                image = np.clip(image + rng.normal(0, 20, image.shape), 0, 255).astype(np.uint8)
-                name = f"{pid + 1:04d}_c{cam}s1_{100 * n + 50 * cam:06d}_01.jpg"
-                Image.fromarray(image).save(root / folder / name)
-    return root
-
-
 @pytest.fixture(scope="module")
 def domains(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("act_domains")
@@ -349,7 +326,7 @@ def test_cli_options_reach_the_config(domains, tmp_path):
             str(out), "--baseline", "act", "--arch", "resnet18", "--pretrained", "none",
             "--size", "64x32", "--device", "cpu", "--workers", "0", "--epochs", "1",
             "--iters", "1", "--batch-size", "8", "--num-instances", "2", "--rho", "0.3",
-            "--round-epochs", "5", "--co-teaching", "ct", "--config", str(_toml(tmp_path)),
+            "--round-epochs", "5", "--co-teaching", "ct", "--config", str(small_toml(tmp_path, 3)),
             "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -363,23 +340,11 @@ def test_cli_options_reach_the_config(domains, tmp_path):
     assert foreign.exit_code == 2 and "round_epochs" in foreign.output
 
 
-def _toml(tmp_path: Path) -> Path:
-    path = tmp_path / "small.toml"
-    path.write_text("k1 = 6\nk2 = 2\nmin_samples = 3\neval_batch_size = 32\n")
-    return path
-
-
 def test_resume_mid_round_gives_the_uninterrupted_state(domains, tmp_path):
     """Stopped after round 1's first epoch (mid-round), resumed through round 2's relabelling."""
-    full = run_warmup(_config(domains, tmp_path / "full", epochs=3))
-    run_warmup(_config(domains, tmp_path / "part", epochs=1))
-    shutil.copytree(tmp_path / "part", tmp_path / "moved")
-    resumed = run_warmup(warmup_config(None, out=tmp_path / "moved", resume=True, epochs=3))
-    a = load_stage(tmp_path / "full" / "warmup.pt")
-    b = load_stage(tmp_path / "moved" / "warmup.pt")
-    for name in ("E_id", "act_b"):
-        for key, value in a["models"][name].items():
-            assert torch.equal(value, b["models"][name][key]), (name, key)
+    full, resumed, a, b = resumed_warmup(
+        lambda out, epochs: _config(domains, out, epochs=epochs), tmp_path, 3)
+    assert_same_models(a, b, ("E_id", "act_b"))
     assert torch.equal(a["extra"]["state"]["targets"], b["extra"]["state"]["targets"])
     assert [h["round"] for h in full["history"][1:]] == [1, 1, 2]
     eps = {h["eps"] for h in full["history"][1:]}

@@ -43,8 +43,8 @@ from reidkit.baselines.losses import (
     ema_update,
     label_smoothing_ce,
 )
+from reidkit.baselines.source import SourcePretrain
 from reidkit.data.augment import train_transform
-from reidkit.data.samplers import identity_batches
 from reidkit.errors import ConfigError
 from reidkit.models.two_branch import TwoBranchEncoder
 
@@ -97,31 +97,33 @@ def branch_classifiers(feats: torch.Tensor, labels: torch.Tensor, channels: int)
     )
 
 
-class ABMTSource(Method):
-    """Stage 1: supervised source training of the two-branch network (labels are the source's)."""
+class ABMTSource(SourcePretrain):
+    """Stage 1: SourcePretrain's source labels and P×K batches for the two-branch network, with
+    one classifier per branch and the thesis' loss and schedule."""
 
     name = "abmt-source"
+    classifier_key = "source_classifiers"
 
     def __init__(self, config: Any, model: Any, records: Any, device: torch.device):
         check_abmt_config(config)
-        pids = sorted({r.pid for r in records})
-        index = {pid: i for i, pid in enumerate(pids)}
-        self.targets = np.asarray([index[r.pid] for r in records], dtype=np.int64)
+        # branch m is grown before the classifiers are drawn (the RNG order of every ABMT run)
         self.net = TwoBranchEncoder(model.arch, base=model).to(device)
-        self.classifiers = nn.ModuleDict(
-            {b: nn.Linear(model.channels, len(pids), bias=False) for b in "am"}
-        ).to(device)
-        for classifier in self.classifiers.values():
-            nn.init.normal_(classifier.weight, std=0.001)
         super().__init__(config, model, records, device)
+
+    def build_classifier(self, model: Any, num_ids: int) -> nn.Module:
+        """One bias-free linear classifier per branch (a, m) over its BN-neck feature, N(0,
+        0.001) weights."""
+        classifiers = nn.ModuleDict(
+            {b: nn.Linear(model.channels, num_ids, bias=False) for b in "am"}
+        )
+        for classifier in classifiers.values():
+            nn.init.normal_(classifier.weight, std=0.001)
+        return classifiers
 
     def build_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
-        params = trainable(self.net) + list(self.classifiers.parameters())
+        params = trainable(self.net) + list(self.classifier.parameters())
         return adam(params, cfg.source_lr, cfg.weight_decay)
-
-    def transform(self) -> Callable:
-        return train_transform(tuple(self.config.size))
 
     def lr_factor(self, epoch: int) -> float:
         """×0.1 at each milestone; with warm-up epochs, linear from 0.01 first (the code's)."""
@@ -132,23 +134,12 @@ class ABMTSource(Method):
             factor *= WARMUP_START * (1 - share) + share
         return factor
 
-    def batches(self, epoch: int, rng: np.random.Generator) -> list[np.ndarray]:
+    def batch_losses(self, images: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """0.5·(CE_a + CE_m) on the BN-neck features + 0.5·(Tri_a + Tri_m) on the pooled ones."""
         cfg = self.config
-        return identity_batches(
-            self.targets,
-            cfg.source_instances,
-            cfg.source_batch_size,
-            rng,
-            num_batches=cfg.source_iters or None,
-        )
-
-    def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> dict[str, float]:
-        cfg = self.config
-        self.net.train()
-        targets = torch.as_tensor(self.targets, device=self.device)[indices]
         _, pooled_a, pooled_m, bn_a, bn_m = self.net.branches(images)
         loss_ce = sum(
-            label_smoothing_ce(self.classifiers[b](f), targets, cfg.label_smoothing)
+            label_smoothing_ce(self.classifier[b](f), targets, cfg.label_smoothing)
             for b, f in (("a", bn_a), ("m", bn_m))
         )
         if cfg.source_triplet_variant == "ref":
@@ -160,26 +151,17 @@ class ABMTSource(Method):
                 batch_hard_triplet(pooled_m, targets, cfg.triplet_margin)
             )
         loss = SOURCE_CE_WEIGHT * loss_ce + SOURCE_TRI_WEIGHT * loss_tri
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return {"ce": loss_ce.item(), "triplet": loss_tri.item(), "loss": loss.item()}
+        return {"ce": loss_ce, "triplet": loss_tri, "loss": loss}
 
     def eval_model(self) -> Any:
         return self.net
-
-    def models_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {"E_id": self.net.state_dict(), "source_classifiers": self.classifiers.state_dict()}
-
-    def load_models_state(self, models: dict[str, dict[str, torch.Tensor]]) -> None:
-        self.net.load_state_dict(models["E_id"])
-        self.classifiers.load_state_dict(models["source_classifiers"])
 
 
 class ABMT(Method):
     """Stage 2: asymmetric branched mean teaching on the unlabelled target."""
 
     name = "abmt"
+    check = staticmethod(check_abmt_config)
     source_method = ABMTSource
 
     def __init__(self, config: Any, model: Any, records: Any, device: torch.device):

@@ -136,6 +136,7 @@ class ACT(Method):
 
     name = "act"
     source_method = ACTSource
+    check = staticmethod(check_act_config)
 
     def __init__(self, config: Any, model: Any, records: Any, device: torch.device):
         check_act_config(config)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reidkit.data.records import ImageRecord
+from reidkit.data.records import ImageRecord, ReidDataset
 from reidkit.errors import ConfigError
 from reidkit.models.identity import IdentityEncoder
 
@@ -66,6 +66,20 @@ class Method(ABC):
         self.config, self.model, self.records, self.device = config, model, records, device
         self.cams = np.asarray([r.camid for r in records], dtype=np.int64)
         self.optimizer: torch.optim.Optimizer = self.build_optimizer()
+
+    @staticmethod
+    def check(config: Any) -> None:
+        """Refuse settings the method cannot train with, before any phase runs (none here)."""
+        del config
+
+    @classmethod
+    def for_data(
+        cls, config: Any, model: IdentityEncoder, target: ReidDataset, source: ReidDataset | None,
+        device: torch.device,
+    ) -> Method:
+        """The method on the target's training images (a method that mixes in the source
+        overrides this)."""
+        return cls(config, model, target.train, device)
 
     @abstractmethod
     def build_optimizer(self) -> torch.optim.Optimizer:

@@ -237,3 +237,40 @@ class SupervisedConfig(WarmupConfig):
     triplet_margin: float = 1.2  # batch-hard, on the 3 global 256-d vectors (scr) or on f
     ce_weight: float = 2.0  # scr: λ of Eq. 3.3, λ·mean of the 13 CE + mean of the 3 triplets
     label_smoothing: float = 0.1  # resnet50/18: the UDA source loss's CE; SCR's CE is plain
+
+
+@dataclass
+class DomainMixConfig(WarmupConfig):
+    """DomainMix (Wang et al., BMVC 2021): a labelled synthetic source (`--source`) and pseudo
+    labelled real images (`--dataset`) in one label space, 10·ID + triplet, then a domain
+    discriminator and the domain-balance loss; defaults = the paper's §4.2 (code's behaviour:
+    options named below)."""
+
+    baseline: str = "domainmix"
+    head: str = "bnneck"  # GAP → 2048 → BN → bias-free classifier (the paper's Fig. 5)
+    epochs: int = 40  # stage 2 (adversarial_start epochs) + stage 3
+    iters: int = 2000
+    batch_size: int = 64  # P×K = 16×4 over the union of synthetic ids and real clusters
+    num_instances: int = 4
+    lr: float = 3.5e-4
+    milestones: tuple[int, ...] = (10, 15)  # ×0.1 at each (code: 10, 15, 30, 40, 50 of 60)
+    adversarial_start: int = 20  # first epoch of stage 3 (code: 30)
+    alternate: str = "epoch"  # epoch: Alg. 1 (odd stage-3 epochs train D); step: the code's 1 + 9
+    d_every: int = 10  # alternate = step: one discriminator step in every d_every steps
+    d_lr_mult: float = 100.0  # discriminator lr = this × the backbone's (code: 1)
+    lambda_id: float = 10.0  # λ^s1 of stage 2 (Eq. 4)
+    lambda_id_adv: float = 10.0  # λ^s2 of stage 3 (Eq. 11; code: 1)
+    lambda_dm: float = 1.0  # λ^m
+    domain_loss: str = "db"  # db: domain balance (Eq. 8); kl: symmetric KL (Eq. 6); none: DirectMix
+    label_smoothing: float = 0.0  # the paper's plain CE (code: 0.1)
+    relabel: str = "once"  # once: label the real set at the start (Alg. 1); epoch: the code's
+    min_size: int = 5  # pseudo classes with fewer images are dropped (b_l, Eq. 1)
+    max_size: int = 120  # ... or with more (b_h; 0 = no cap, the code's)
+    eps: float | None = 0.6  # SpCL's DBSCAN settings, the code's per-epoch relabelling
+    rho: float | None = None
+    k1: int = 30
+    k2: int = 6
+    min_samples: int = 4
+    # stage-1 stand-in (SpCL is not in reidkit): supervised training on the synthetic set alone
+    source_epochs: int = 20
+    source_iters: int = 800

@@ -10,12 +10,14 @@ from reidkit.baselines.config import (
     ABMTConfig,
     ACTConfig,
     CCConfig,
+    DomainMixConfig,
     ICEConfig,
     JVTCConfig,
     MMCLConfig,
     SupervisedConfig,
     WarmupConfig,
 )
+from reidkit.baselines.domainmix import DomainMix
 from reidkit.baselines.ice import ICE
 from reidkit.baselines.jvtc import JVTC, JVTCPlus
 from reidkit.baselines.mmcl import MMCL
@@ -31,6 +33,7 @@ BASELINES: dict[str, tuple[type[Method], type[WarmupConfig]]] = {
     "supervised": (Supervised, SupervisedConfig),
     "abmt": (ABMT, ABMTConfig),
     "act": (ACT, ACTConfig),
+    "domainmix": (DomainMix, DomainMixConfig),
 }
 
 

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from reidkit.baselines.losses import batch_hard_triplet
 from reidkit.baselines.source import SourcePretrain
+from reidkit.config import check_range
 from reidkit.data.augment import train_transform
 from reidkit.data.samplers import identity_batches
 from reidkit.errors import ConfigError
@@ -53,8 +54,7 @@ def scr_loss(
 
 def check_supervised_config(config: Any) -> None:
     """Refuse settings the supervised trainer cannot run with, naming the option to change."""
-    if not 0.0 <= config.erasing <= 1.0:
-        raise ConfigError(f"erasing {config.erasing} is not a probability", fix="use 0 … 1")
+    check_range("erasing", config.erasing, 0, 1, fix="it is a probability, e.g. 0.5")
     if config.batch_size // config.num_instances < 2:
         raise ConfigError(
             f"a batch of {config.batch_size} with {config.num_instances} images per id holds "
@@ -75,6 +75,8 @@ class Supervised(SourcePretrain):
     schedule, and with SCR's heads and loss when E_id is an SCREncoder."""
 
     name = "supervised"
+    check = staticmethod(check_supervised_config)
+    classifier_key = "classifier"
 
     def __init__(self, config: Any, model: Any, records: Any, device: torch.device):
         check_supervised_config(config)
@@ -117,10 +119,3 @@ class Supervised(SourcePretrain):
             self.classifier(vectors), vectors[:, :NUM_GLOBAL], targets, cfg.triplet_margin,
             cfg.ce_weight,
         )
-
-    def models_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {"E_id": self.model.state_dict(), "classifier": self.classifier.state_dict()}
-
-    def load_models_state(self, models: dict[str, dict[str, torch.Tensor]]) -> None:
-        self.model.load_state_dict(models["E_id"])
-        self.classifier.load_state_dict(models["classifier"])

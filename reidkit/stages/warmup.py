@@ -120,6 +120,7 @@ def _check(config: WarmupConfig) -> None:
         raise ConfigError("epochs must be ≥ 1, batch size ≥ 2 and iters ≥ 0")
     if (config.source is None) != (config.source_root is None):
         raise ConfigError("UDA needs both --source and --source-root")
+    get_baseline(config.baseline)[0].check(config)
 
 
 def _prepare_run(config: WarmupConfig) -> dict[str, Any] | None:
@@ -177,7 +178,7 @@ def _build_method(
     method = get_baseline(config.baseline)[0]
     if phase == "source":
         return (method.source_method or SourcePretrain)(config, model, source.train, device)
-    return method(config, model, target.train, device)
+    return method.for_data(config, model, target, source, device)
 
 
 def _diagnostics(method: Method) -> dict[str, Any]:
@@ -187,7 +188,8 @@ def _diagnostics(method: Method) -> dict[str, Any]:
         return {}
     from reidkit.cluster import cluster_stats
 
-    pids = np.asarray([r.pid for r in method.records])
+    records = getattr(method, "target_records", method.records)  # DomainMix: the real part
+    pids = np.asarray([r.pid for r in records])
     return {"diagnostic_true_pids": cluster_stats(labels, true_pids=pids)}
 
 
