@@ -16,11 +16,14 @@ def _pair(m: float | None, r1: float | None) -> str:
 
 
 def _row(recipe: Recipe) -> list[str]:
-    source = f"{recipe.source}→" if recipe.source else ""
+    if recipe.test_dataset:
+        data = f"{recipe.source} + {recipe.dataset}→{recipe.test_dataset}"
+    else:
+        data = f"{recipe.source}→{recipe.dataset}" if recipe.source else recipe.dataset
     return [
         recipe.name,
         recipe.table,
-        f"{source}{recipe.dataset}",
+        data,
         recipe.baseline,
         _pair(recipe.baseline_map, recipe.baseline_rank1),
         _pair(recipe.gcl_map, recipe.gcl_rank1),
@@ -59,7 +62,7 @@ def run(
         cli.print_json({"folder": str(recipes_dir()), "recipes": [r.to_dict() for r in recipes]})
         return
     cli.print_table(
-        f"GCL paper recipes (published mAP/Rank-1, %): bash {recipes_dir()}/RECIPE.sh --help",
+        f"Paper recipes (published mAP/Rank-1, %): bash {recipes_dir()}/RECIPE.sh --help",
         ["recipe", "table", "dataset", "warm-up", "baseline", "GCL"],
         [_row(r) for r in recipes],
     )

@@ -12,7 +12,7 @@ from reidkit.errors import ConfigError
 from reidkit.resources import asset_path
 
 _HEADER = re.compile(r"^#\s*(table|row|published-baseline|published-gcl|note):\s*(.*?)\s*$")
-_SETTING = re.compile(r"^RECIPE_(DATASET|BASELINE|SOURCE|RHO)=(\S*)\s*$")
+_SETTING = re.compile(r"^RECIPE_(DATASET|BASELINE|SOURCE|TEST_DATASET|RHO)=(\S*)\s*$")
 _SCORES = re.compile(r"^\s*([0-9.]+)\s*/\s*([0-9.]+)\s*$")
 
 
@@ -27,13 +27,14 @@ class Recipe:
     dataset: str
     baseline: str
     source: str | None
-    rho: float
+    rho: float | None  # train-joint's; None for a generalisation row (no train-joint)
     baseline_map: float | None
     baseline_rank1: float | None
     gcl_map: float | None
     gcl_rank1: float | None
     note: str
     path: Path
+    test_dataset: str | None = None  # generalisation rows: the unseen set tested on
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (path as a string)."""
@@ -70,12 +71,15 @@ def parse_recipe(path: Path) -> Recipe | None:
             settings[m.group(1)] = m.group(2)
     if "row" not in header:
         return None
-    missing = [k for k in ("DATASET", "BASELINE", "RHO") if not settings.get(k)]
+    test_dataset = settings.get("TEST_DATASET") or None
+    needed = ("DATASET", "BASELINE") if test_dataset else ("DATASET", "BASELINE", "RHO")
+    missing = [k for k in needed if not settings.get(k)]
     if missing:
         raise ConfigError(
             f"recipe script lacks RECIPE_{missing[0]}=",
             path=path,
-            fix="set RECIPE_DATASET, RECIPE_BASELINE and RECIPE_RHO in the script",
+            fix="set RECIPE_DATASET, RECIPE_BASELINE and RECIPE_RHO (or, for a generalisation "
+            "row, RECIPE_TEST_DATASET) in the script",
         )
     base = _scores(header.get("published-baseline", "-"), path, "published-baseline")
     gcl = _scores(header.get("published-gcl", "-"), path, "published-gcl")
@@ -86,13 +90,14 @@ def parse_recipe(path: Path) -> Recipe | None:
         dataset=settings["DATASET"],
         baseline=settings["BASELINE"],
         source=settings.get("SOURCE") or None,
-        rho=float(settings["RHO"]),
+        rho=float(settings["RHO"]) if settings.get("RHO") else None,
         baseline_map=base[0],
         baseline_rank1=base[1],
         gcl_map=gcl[0],
         gcl_rank1=gcl[1],
         note=header.get("note", ""),
         path=path,
+        test_dataset=test_dataset,
     )
 
 

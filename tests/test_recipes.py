@@ -60,6 +60,15 @@ EXPECTED = {
     "duke2msmt_act": ("msmt", "act", "duke", 1.2e-3),
 }
 
+# DomainMix (BMVC'21 Tab 2, ResNet-50): name -> (unlabelled dataset, unseen test dataset,
+# --domain-loss none for DirectMix, published mAP / Rank-1); RandPerson is the `folder` source.
+GENERALISE = {
+    "rp_msmt2market_domainmix": ("msmt", "market", False, (42.9, 72.0)),
+    "rp_market2msmt_domainmix": ("market", "msmt", False, (11.9, 31.9)),
+    "rp_msmt2market_directmix": ("msmt", "market", True, (41.0, 70.2)),
+    "rp_market2msmt_directmix": ("market", "msmt", True, (11.7, 31.6)),
+}
+
 FAKE_REIDKIT = """#!/usr/bin/env bash
 # records each call as one line of unit-separated arguments; fails for the subcommand in $FAKE_FAIL
 (IFS=$'\x1f'; printf '%s\n' "$*") >> "$FAKE_LOG"
@@ -131,7 +140,7 @@ def _opt(call: list[str], option: str) -> str:
 
 def test_every_script_is_listed_with_the_published_numbers() -> None:
     shipped = {p.stem for p in RECIPES.glob("*.sh")} - {"common"}
-    assert shipped == set(EXPECTED)
+    assert shipped == set(EXPECTED) | set(GENERALISE)
     result = runner.invoke(app, ["recipes", "--json"])
     assert result.exit_code == 0, result.output
     listed = {r["name"]: r for r in json.loads(result.output)["recipes"]}
@@ -144,7 +153,12 @@ def test_every_script_is_listed_with_the_published_numbers() -> None:
             source,
             rho,
         )
-        assert Path(r["path"]) == RECIPES / f"{name}.sh"
+        assert Path(r["path"]) == RECIPES / f"{name}.sh" and r["test_dataset"] is None
+    for name, (dataset, test, _, published) in GENERALISE.items():
+        r = listed[name]
+        assert (r["dataset"], r["test_dataset"], r["baseline"], r["source"], r["rho"]) == (
+            dataset, test, "domainmix", "folder", None)
+        assert (r["baseline_map"], r["baseline_rank1"]) == published and r["gcl_map"] is None
     # spot checks against the paper's results tables (the fully unsupervised and UDA rows)
     assert (listed["market_jvtcplus"]["baseline_map"], listed["market_jvtcplus"]["gcl_rank1"]) == (
         50.9,
@@ -412,3 +426,55 @@ def test_the_users_warmup_args_override_the_rows(fake: dict) -> None:
     name, *warmup = next(c for c in _calls(fake) if c[0] == "warmup")
     command = typer.main.get_command(app).commands[name]
     assert command.make_context(name, warmup).params["iters"] == 100  # the last one given wins
+
+
+def _generalise_args(d: Path, **drop: None) -> list[str]:
+    (d / "unseen").mkdir(exist_ok=True)
+    given = {"--source-root": str(d / "source"), "--data-root": str(d / "target"),
+             "--test-root": str(d / "unseen"), "--pretrained": str(d / "r50.pth"),
+             "--out": str(d / "run"), "--device": "cpu"}
+    for key in drop:
+        given.pop("--" + key.replace("_", "-"))
+    return [x for pair in given.items() for x in pair]
+
+
+@pytest.mark.parametrize("name", sorted(GENERALISE))
+def test_generalisation_recipe_trains_then_tests_on_the_unseen_set(fake: dict, name: str) -> None:
+    dataset, test, directmix, _ = GENERALISE[name]
+    d = fake["dir"]
+    result = _run(fake, name, _generalise_args(d))
+    assert result.returncode == 0, result.stderr
+    calls = _calls(fake)
+    assert [c[0] for c in calls] == ["warmup", "eval"]  # no mesh, no GAN stages
+    warmup, evaluation = calls
+    assert (_opt(warmup, "--dataset"), _opt(warmup, "--data-root")) == (dataset, str(d / "target"))
+    assert (_opt(warmup, "--baseline"), _opt(warmup, "--source")) == ("domainmix", "folder")
+    assert _opt(warmup, "--source-root") == str(d / "source") and "--resume" in warmup
+    assert ("--domain-loss" in warmup) == directmix
+    if directmix:
+        assert _opt(warmup, "--domain-loss") == "none"
+    assert (_opt(evaluation, "--dataset"), _opt(evaluation, "--data-root")) == (
+        test, str(d / "unseen"))
+    assert _opt(evaluation, "--checkpoint") == str(d / "run" / "warmup.pt")
+    assert "--temporal" not in evaluation
+    for stage in ("warmup", "eval-warmup"):
+        assert json.loads((d / "run" / f"{stage}.json").read_text()) == {"ok": True}
+    _parse_with_the_real_cli(calls)
+
+
+def test_generalisation_recipe_names_what_is_missing_and_needs_no_mesh_files(fake: dict) -> None:
+    name = "rp_msmt2market_domainmix"
+    empty = _run(fake, name, [])
+    assert empty.returncode == 2
+    for option in ("--source-root", "--data-root", "--test-root", "--pretrained", "--out"):
+        assert f"missing {option}" in empty.stderr
+    assert "--smpl-model" not in empty.stderr and "--hmr-checkpoint" not in empty.stderr
+    no_test = _run(fake, name, _generalise_args(fake["dir"], test_root=None))
+    assert no_test.returncode == 2 and no_test.stderr.count("error:") == 1
+    assert "missing --test-root (the unseen market dataset folder)" in no_test.stderr
+    usage = _run(fake, name, ["--help"])
+    assert usage.returncode == 0 and "--test-root" in usage.stdout
+    assert "--smpl-model" not in usage.stdout
+    gcl = _run(fake, "market_jvtc", [*_args(fake["dir"], False), "--test-root", "/tmp"])
+    assert gcl.returncode == 2 and "--test-root given" in gcl.stderr
+    assert _calls(fake) == []

@@ -12,6 +12,10 @@
 set -euo pipefail
 
 RECIPE_SOURCE="${RECIPE_SOURCE:-}"
+# Generalisation rows (DomainMix) set RECIPE_TEST_DATASET: the sequence is then warmup (labelled
+# source + unlabelled --data-root) -> eval on --test-root, a third dataset neither of them; no
+# mesh, no GAN stages, RECIPE_RHO unused.
+RECIPE_TEST_DATASET="${RECIPE_TEST_DATASET:-}"
 RECIPE_WARMUP_ARGS="${RECIPE_WARMUP_ARGS:-}"
 
 # What the row's warm-up method needs in every row, once for all its rows: train-joint's
@@ -41,7 +45,33 @@ RECIPE_NAME="${RECIPE_NAME:-$0}"
 GEN_WARMUP_EPOCHS=40
 TRAIN_JOINT_EPOCHS=20
 
+recipe_usage_generalise() {
+    cat <<EOF
+usage: bash $RECIPE_NAME --source-root DIR --data-root DIR --test-root DIR --pretrained FILE
+           --out DIR [options]
+
+Generalisation recipe: labelled $RECIPE_SOURCE source + unlabelled $RECIPE_DATASET, warm-up $RECIPE_BASELINE, tested on unseen $RECIPE_TEST_DATASET.
+Runs: reidkit warmup -> eval on the test set (single query, no re-ranking).
+
+required:
+  --source-root DIR       labelled synthetic source ($RECIPE_SOURCE layout, e.g. RandPerson)
+  --data-root DIR         unlabelled real dataset ($RECIPE_DATASET layout)
+  --test-root DIR         unseen test dataset ($RECIPE_TEST_DATASET layout)
+  --pretrained FILE       ImageNet ResNet-50 weights (.pth), or 'auto' (torch hub cache)
+  --out DIR               run folder (checkpoint, <stage>.json results)
+options:
+  --device DEV            auto (default), cpu, cuda or cuda:N
+  --warmup-args STR       extra options for 'reidkit warmup' (likewise --eval-args)
+  --dry-run               print the commands without running them
+  -h, --help              this help
+EOF
+}
+
 recipe_usage() {
+    if [[ -n "$RECIPE_TEST_DATASET" ]]; then
+        recipe_usage_generalise
+        return
+    fi
     local uda_line="" uda_opt=""
     if [[ -n "$RECIPE_SOURCE" ]]; then
         uda_opt=" --source-root DIR"
@@ -87,7 +117,7 @@ recipe_log() {
 
 # Parse the arguments into the R_* variables.
 recipe_parse() {
-    R_DATA_ROOT="" R_SOURCE_ROOT="" R_SMPL_MODEL="" R_HMR="" R_MEAN_PARAMS="" R_PRETRAINED=""
+    R_DATA_ROOT="" R_SOURCE_ROOT="" R_TEST_ROOT="" R_SMPL_MODEL="" R_HMR="" R_MEAN_PARAMS="" R_PRETRAINED=""
     R_OUT="" R_MESH_ROOT="" R_DEVICE="auto" R_PRESET="$RECIPE_PRESET" R_DRY_RUN=0
     R_MESH_ARGS="" R_WARMUP_ARGS="" R_GEN_ARGS="" R_JOINT_ARGS="" R_EVAL_ARGS=""
     while (($#)); do
@@ -99,6 +129,7 @@ recipe_parse() {
         case "$1" in
             --data-root) R_DATA_ROOT="$2" ;;
             --source-root) R_SOURCE_ROOT="$2" ;;
+            --test-root) R_TEST_ROOT="$2" ;;
             --smpl-model) R_SMPL_MODEL="$2" ;;
             --hmr-checkpoint) R_HMR="$2" ;;
             --smpl-mean-params) R_MEAN_PARAMS="$2" ;;
@@ -133,13 +164,23 @@ recipe_check() {
     elif [[ -n "$R_SOURCE_ROOT" ]]; then
         problems+=("--source-root given, but this recipe is fully unsupervised (use a UDA recipe)")
     fi
-    [[ -n "$R_SMPL_MODEL" ]] || problems+=("missing --smpl-model (SMPL_NEUTRAL.pkl or 'procedural')")
-    [[ -z "$R_SMPL_MODEL" || "$R_SMPL_MODEL" == procedural || -e "$R_SMPL_MODEL" ]] \
-        || problems+=("--smpl-model: no such file: $R_SMPL_MODEL")
-    [[ -n "$R_HMR" ]] || problems+=("missing --hmr-checkpoint (SPIN's model_checkpoint.pt)")
-    [[ -z "$R_HMR" || -f "$R_HMR" ]] || problems+=("--hmr-checkpoint: no such file: $R_HMR")
-    [[ -z "$R_MEAN_PARAMS" || -f "$R_MEAN_PARAMS" ]] \
-        || problems+=("--smpl-mean-params: no such file: $R_MEAN_PARAMS")
+    if [[ -n "$RECIPE_TEST_DATASET" ]]; then
+        [[ -n "$R_TEST_ROOT" ]] \
+            || problems+=("missing --test-root (the unseen $RECIPE_TEST_DATASET dataset folder)")
+        [[ -z "$R_TEST_ROOT" || -d "$R_TEST_ROOT" ]] \
+            || problems+=("--test-root: no such folder: $R_TEST_ROOT")
+    else
+        [[ -z "$R_TEST_ROOT" ]] \
+            || problems+=("--test-root given, but this recipe tests on --data-root's test split")
+        [[ -n "$R_SMPL_MODEL" ]] \
+            || problems+=("missing --smpl-model (SMPL_NEUTRAL.pkl or 'procedural')")
+        [[ -z "$R_SMPL_MODEL" || "$R_SMPL_MODEL" == procedural || -e "$R_SMPL_MODEL" ]] \
+            || problems+=("--smpl-model: no such file: $R_SMPL_MODEL")
+        [[ -n "$R_HMR" ]] || problems+=("missing --hmr-checkpoint (SPIN's model_checkpoint.pt)")
+        [[ -z "$R_HMR" || -f "$R_HMR" ]] || problems+=("--hmr-checkpoint: no such file: $R_HMR")
+        [[ -z "$R_MEAN_PARAMS" || -f "$R_MEAN_PARAMS" ]] \
+            || problems+=("--smpl-mean-params: no such file: $R_MEAN_PARAMS")
+    fi
     [[ -n "$R_PRETRAINED" ]] || problems+=("missing --pretrained (ImageNet ResNet-50 .pth, or 'auto')")
     [[ -z "$R_PRETRAINED" || "$R_PRETRAINED" == auto || -f "$R_PRETRAINED" ]] \
         || problems+=("--pretrained: no such file: $R_PRETRAINED")
@@ -192,6 +233,12 @@ recipe_main() {
     read -r -a joint_extra <<<"$R_JOINT_ARGS" || true
     read -r -a eval_extra <<<"$R_EVAL_ARGS" || true
     ((R_DRY_RUN)) || mkdir -p "$out"
+    local uda=()
+    [[ -z "$RECIPE_SOURCE" ]] || uda=(--source "$RECIPE_SOURCE" --source-root "$R_SOURCE_ROOT")
+    if [[ -n "$RECIPE_TEST_DATASET" ]]; then
+        recipe_generalise
+        return
+    fi
 
     local mesh_opts=(--smpl-model "$R_SMPL_MODEL" --hmr-checkpoint "$R_HMR")
     [[ -z "$R_MEAN_PARAMS" ]] || mesh_opts+=(--smpl-mean-params "$R_MEAN_PARAMS")
@@ -199,8 +246,6 @@ recipe_main() {
         --out "$R_MESH_ROOT" "${mesh_opts[@]}" --splits train,test --device "$R_DEVICE" \
         ${mesh_extra[@]+"${mesh_extra[@]}"}
 
-    local uda=()
-    [[ -z "$RECIPE_SOURCE" ]] || uda=(--source "$RECIPE_SOURCE" --source-root "$R_SOURCE_ROOT")
     recipe_stage warmup "$out/warmup.json" warmup --dataset "$dataset" \
         --data-root "$R_DATA_ROOT" --baseline "$RECIPE_BASELINE" --out "$out" --arch resnet50 \
         --pretrained "$R_PRETRAINED" ${uda[@]+"${uda[@]}"} --device "$R_DEVICE" --resume \
@@ -231,4 +276,17 @@ recipe_main() {
     done
     ((R_DRY_RUN)) || recipe_log "finished: results in $out/eval-warmup.json (baseline) and" \
         "$out/eval-joint.json (GCL)"
+}
+
+# The generalisation sequence (called by recipe_main, with its locals): warmup, then eval on the
+# unseen test set.
+recipe_generalise() {
+    recipe_stage warmup "$out/warmup.json" warmup --dataset "$dataset" \
+        --data-root "$R_DATA_ROOT" --baseline "$RECIPE_BASELINE" --out "$out" --arch resnet50 \
+        --pretrained "$R_PRETRAINED" "${uda[@]}" --device "$R_DEVICE" --resume \
+        ${warmup_extra[@]+"${warmup_extra[@]}"}
+    recipe_stage "eval ($RECIPE_TEST_DATASET)" "$out/eval-warmup.json" eval \
+        --dataset "$RECIPE_TEST_DATASET" --data-root "$R_TEST_ROOT" --checkpoint "$out/warmup.pt" \
+        --device "$R_DEVICE" ${eval_extra[@]+"${eval_extra[@]}"}
+    ((R_DRY_RUN)) || recipe_log "finished: results on $RECIPE_TEST_DATASET in $out/eval-warmup.json"
 }
