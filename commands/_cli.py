@@ -217,6 +217,27 @@ def _parse(value: Any, annotation: Any, option: str) -> Any:
     return tuple(parts)
 
 
+def given_options(
+    cls: type,
+    command: Callable[..., Any],
+    options: Mapping[str, Any],
+    *,
+    rename: Mapping[str, str] | None = None,
+    output: Sequence[str] = ("json_out",),
+) -> dict[str, Any]:
+    """The fields a command was given: its parameters not at their Typer default (None, or False
+    for an on-switch), renamed, with tuple fields of `cls` parsed from `HxW` or comma lists."""
+    declared = inspect.signature(command).parameters
+    hints = typing.get_type_hints(cls)
+    given: dict[str, Any] = {}
+    for key, value in options.items():
+        if key == "config" or key in output or value is None or value == declared[key].default:
+            continue
+        field = (rename or {}).get(key, key)
+        given[field] = _parse(value, hints.get(field), f"--{key.replace('_', '-')}")
+    return given
+
+
 def config_from(
     cls: type[C],
     command: Callable[..., Any],
@@ -233,14 +254,7 @@ def config_from(
     `rename` maps a parameter to its field where the names differ; tuple fields parse `HxW` and
     comma lists. Giving one field of the exclusive group `one_of` clears the others from the TOML.
     """
-    declared = inspect.signature(command).parameters
-    hints = typing.get_type_hints(cls)
-    given: dict[str, Any] = {}
-    for key, value in options.items():
-        if key == "config" or key in output or value is None or value == declared[key].default:
-            continue
-        field = (rename or {}).get(key, key)
-        given[field] = _parse(value, hints.get(field), f"--{key.replace('_', '-')}")
+    given = given_options(cls, command, options, rename=rename, output=output)
     config = resolve_config(cls, options.get("config"), **given)
     if any(name in given for name in one_of):
         config = dataclasses.replace(config, **{n: None for n in one_of if n not in given})

@@ -339,63 +339,11 @@ def run(
 ) -> None:
     """Warm up the identity encoder E_id with a baseline: JVTC, JVTC+, ICE, MMCL, Cluster-Contrast,
     ABMT, ACT, DomainMix (+ UDA source), or supervised."""
+    options = dict(locals())
+    from reidkit.baselines.config import WarmupConfig
     from reidkit.stages.warmup import run_warmup, warmup_config
 
-    cfg = warmup_config(
-        config,
-        dataset=dataset,
-        data_root=data_root,
-        baseline=baseline,
-        out=out,
-        arch=arch,
-        head=head,
-        pooling=pooling,
-        pretrained=pretrained,
-        epochs=epochs,
-        iters=iters,
-        batch_size=batch_size,
-        lr=lr,
-        eps=eps,
-        rho=rho,
-        size=cli.parse_size(size) if size else None,
-        eval_every=eval_every,
-        source=source,
-        source_root=source_root,
-        source_epochs=source_epochs,
-        source_iters=source_iters,
-        camera_regex=camera_regex,
-        device=device,
-        seed=seed,
-        workers=workers,
-        resume=resume or None,
-        overwrite=overwrite or None,
-        **_given(
-            memory=memory,
-            hard=hard,
-            soft=soft,
-            ema=ema,
-            ema_variant=ema_variant,
-            lambda_ce=lambda_ce,
-            lambda_sce=lambda_sce,
-            lambda_stri=lambda_stri,
-            source_warmup_epochs=source_warmup_epochs,
-            source_triplet_variant=source_triplet_variant,
-            num_instances=num_instances,
-            temperature=temperature,
-            centroid_momentum=centroid_momentum,
-            hard_memory=hard_memory,
-            erasing=erasing,
-            round_epochs=round_epochs,
-            co_teaching=co_teaching,
-            domain_loss=domain_loss,
-            relabel=relabel,
-            adversarial_start=adversarial_start,
-            alternate=alternate,
-            min_size=min_size,
-            max_size=max_size,
-            lambda_dm=lambda_dm,
-        ),
-    )
+    cfg = warmup_config(config, **cli.given_options(WarmupConfig, run, options))
     cli.report(run_warmup(cfg), json_out, table)
 
 
@@ -412,8 +360,3 @@ def table(result: dict) -> tuple[str, list[str], list[tuple]]:
     ]
     rows.append(("checkpoint", result["checkpoint"]))
     return f"warm-up ({result['baseline']})", ["field", "value"], rows
-
-
-def _given(**options: object) -> dict:
-    """Baseline-specific options, passed only when given (other baselines have no such keys)."""
-    return {k: v for k, v in options.items() if v is not None}
