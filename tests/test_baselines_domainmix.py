@@ -19,7 +19,7 @@ import torch
 from fixtures import TINY_WARMUP, make_domain, make_silhouette_meshes
 from typer.testing import CliRunner
 
-from reidkit.baselines.config import DomainMixConfig
+from reidkit.baselines.config import DomainMixConfig, JVTCConfig
 from reidkit.baselines.domainmix import (
     DomainMix,
     domain_balance,
@@ -27,6 +27,7 @@ from reidkit.baselines.domainmix import (
     refine_labels,
     symmetric_kl_to_uniform,
 )
+from reidkit.baselines.jvtc import JVTC
 from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
 from reidkit.errors import ConfigError
@@ -119,6 +120,17 @@ def test_classifier_starts_from_normalised_class_means(tmp_path):
         assert torch.allclose(method.classifier.weight[label], mean / mean.norm(), atol=1e-5)
     real = targets[method.num_source :]
     assert (real[real >= 0] > method.source_ids.max()).all()  # real classes after synthetic ids
+
+
+def test_target_records_default_to_records_and_are_the_real_set_for_domainmix(tmp_path):
+    method = _method(tmp_path)
+    target = load_dataset("market", tmp_path / "t")
+    assert len(method.records) == method.num_source + len(target.train)
+    assert method.target_records != method.records
+    assert [r.path for r in method.target_records] == [r.path for r in target.train]
+    plain = JVTC.for_data(JVTCConfig(**TINY_WARMUP), IdentityEncoder("resnet18", embed_dim=None),
+                          target, None, torch.device("cpu"))
+    assert plain.target_records is plain.records
 
 
 def _states(net: torch.nn.Module) -> dict[str, torch.Tensor]:

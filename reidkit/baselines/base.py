@@ -81,6 +81,11 @@ class Method(ABC):
         overrides this)."""
         return cls(config, model, target.train, device)
 
+    @property
+    def target_records(self) -> list[ImageRecord]:
+        """Images of the dataset the method is evaluated on, whose diagnostics are reported."""
+        return self.records
+
     @abstractmethod
     def build_optimizer(self) -> torch.optim.Optimizer:
         """The method's optimiser over the trainable parameters."""

@@ -26,7 +26,7 @@ from reidkit.baselines.abmt_losses import soft_margin_triplet
 from reidkit.baselines.base import Method, cluster, label_stats, train_features, trainable
 from reidkit.baselines.losses import cluster_proxies, label_smoothing_ce
 from reidkit.data.augment import train_transform
-from reidkit.data.records import ReidDataset
+from reidkit.data.records import ImageRecord, ReidDataset
 from reidkit.data.samplers import identity_batches
 from reidkit.errors import ConfigError
 from reidkit.models.domain_discriminator import DomainDiscriminator
@@ -136,8 +136,8 @@ class DomainMix(Method):
                    num_source=len(source.train))
 
     @property
-    def target_records(self) -> list:
-        """The real images, the ones the pseudo labels are of."""
+    def target_records(self) -> list[ImageRecord]:
+        """The real images (after the synthetic ones), the ones the pseudo labels are of."""
         return self.records[self.num_source :]
 
     def build_optimizer(self) -> torch.optim.Optimizer:

@@ -188,8 +188,7 @@ def _diagnostics(method: Method) -> dict[str, Any]:
         return {}
     from reidkit.cluster import cluster_stats
 
-    records = getattr(method, "target_records", method.records)  # DomainMix: the real part
-    pids = np.asarray([r.pid for r in records])
+    pids = np.asarray([r.pid for r in method.target_records])
     return {"diagnostic_true_pids": cluster_stats(labels, true_pids=pids)}
 
 
