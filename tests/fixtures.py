@@ -326,6 +326,17 @@ def make_crop_market(root: Path, mesh_root: Path, ids: int = 6, per_cam: int = 4
                         _mesh(k + len(sub)).save(out)
 
 
+def make_market_run(root: Path, *, seed: int, size: tuple[int, int]) -> IdentityEncoder:
+    """`make_market` in root/market and root/run/warmup.pt (config: arch and size only) holding a
+    resnet18 E_id drawn right after torch.manual_seed(seed); returns that E_id, in eval mode."""
+    torch.manual_seed(seed)
+    make_market(root / "market")
+    model = IdentityEncoder("resnet18").eval()
+    save_stage(root / "run" / "warmup.pt", stage="warmup", models={"E_id": model.state_dict()},
+               config={"arch": "resnet18", "size": list(size)}, epoch=1)
+    return model
+
+
 def make_warmup(run: Path, data_root: Path, *, size: tuple[int, int] = CROP_SIZE,
                 embed_dim: int | None = 512, arch: str = "resnet18") -> Path:
     """warmup.pt as an older warm-up wrote it (config only, no hand-off record: the legacy path

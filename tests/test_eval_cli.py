@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from fixtures import ICE_STEM, ICE_STEM_RELU, ice_state, make_market, save_ice
+from fixtures import ICE_STEM, ICE_STEM_RELU, ice_state, make_market_run, save_ice
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -20,7 +20,6 @@ from reidkit.evaluation.engine import evaluate_model
 from reidkit.evaluation.features import extract_features
 from reidkit.models.identity import IdentityEncoder
 from reidkit.models.loading import load_identity_encoder
-from reidkit.runs import save_stage
 
 runner = CliRunner()
 SIZE = (64, 32)
@@ -29,13 +28,10 @@ SIZE = (64, 32)
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """The dataset, two random models (512 head and ICE's BN neck) and their checkpoints."""
-    torch.manual_seed(1)
     root = tmp_path_factory.mktemp("eval")
-    make_market(root / "market")
-    model, ice = IdentityEncoder("resnet18").eval(), IdentityEncoder("resnet18", None).eval()
+    model = make_market_run(root, seed=1, size=SIZE)
+    ice = IdentityEncoder("resnet18", None).eval()  # drawn after E_id: the seed fixes both
     state = model.state_dict()
-    save_stage(root / "run" / "warmup.pt", stage="warmup", models={"E_id": state},
-               config={"arch": "resnet18", "size": list(SIZE)}, epoch=1)
     plain = {f"module.{k}": v for k, v in state.items()}
     plain["module.classifier.weight"] = torch.zeros(3, 512)
     torch.save(plain, root / "jvtc.pth")

@@ -9,15 +9,13 @@ import sys
 import numpy as np
 import pytest
 import torch
-from fixtures import make_market, write_image
+from fixtures import make_market_run, write_image
 from typer.testing import CliRunner
 
 from reidkit.commands.app import app
 from reidkit.data.datasets import load_dataset
 from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.onnx_model import load_onnx_encoder
-from reidkit.models.identity import IdentityEncoder
-from reidkit.runs import save_stage
 from reidkit.stages.export import ExportConfig, run_export
 
 ort = pytest.importorskip("onnxruntime")
@@ -29,15 +27,11 @@ SIZE = (64, 32)
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A dataset, a stage checkpoint of a random E_id, and its two exports (dynamic, batch 1)."""
-    torch.manual_seed(2)
     root = tmp_path_factory.mktemp("export")
-    make_market(root / "market")
+    model = make_market_run(root, seed=2, size=SIZE)
     # one distinct image each: identical images tie exactly, and ties may break either way
     for seed, path in enumerate(sorted((root / "market").glob("*/*.jpg")), 100):
         write_image(path, seed)
-    model = IdentityEncoder("resnet18").eval()
-    save_stage(root / "run" / "warmup.pt", stage="warmup", models={"E_id": model.state_dict()},
-               config={"arch": "resnet18", "size": list(SIZE)}, epoch=1)
     for name, extra in (("dynamic.onnx", ["--dynamic-batch"]), ("fixed.onnx", [])):
         result = runner.invoke(app, ["export", "--checkpoint", str(root / "run" / "warmup.pt"),
                                      "--out", str(root / name), "--json", *extra])

@@ -25,6 +25,11 @@ from reidkit.errors import DatasetError
 SPLIT_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 MARKET_RE = re.compile(r"^(-?\d+)_c(\d+)s(\d+)_(\d+)")
 DUKE_RE = re.compile(r"^(-?\d+)_c(\d+)_f(\d+)")
+# the folder levels the three split folders may sit under, and the name pattern errors quote
+MARKET_LEVELS = ("Market-1501-v15.09.15", "Market-1501", "market1501")
+DUKE_LEVELS = ("DukeMTMC-reID", "dukemtmc-reid", "dukemtmcreid")
+MARKET_PATTERN = "the Market pattern PID_cCsS_FRAME_BOX.jpg (e.g. 0002_c1s1_000451_03.jpg)"
+DUKE_PATTERN = "the Duke pattern PID_cC_fFRAME.jpg (e.g. 0001_c2_f0046182.jpg)"
 JUNK_PID = -1
 
 
@@ -70,21 +75,9 @@ def _read(
 
 def read_market(root: str | Path) -> ReidDataset:
     """Market-1501, with or without the `Market-1501-v15.09.15/` level."""
-    return _read(
-        "market",
-        root,
-        ("Market-1501-v15.09.15", "Market-1501", "market1501"),
-        _market_name,
-        "the Market pattern PID_cCsS_FRAME_BOX.jpg (e.g. 0002_c1s1_000451_03.jpg)",
-    )
+    return _read("market", root, MARKET_LEVELS, _market_name, MARKET_PATTERN)
 
 
 def read_duke(root: str | Path) -> ReidDataset:
     """DukeMTMC-reID, with or without the `DukeMTMC-reID/` level."""
-    return _read(
-        "duke",
-        root,
-        ("DukeMTMC-reID", "dukemtmc-reid", "dukemtmcreid"),
-        _duke_name,
-        "the Duke pattern PID_cC_fFRAME.jpg (e.g. 0001_c2_f0046182.jpg)",
-    )
+    return _read("duke", root, DUKE_LEVELS, _duke_name, DUKE_PATTERN)
