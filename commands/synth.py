@@ -36,6 +36,13 @@ def run(
         cli.opt(C, "camera_gap",
             help="How much the cameras' scenes and light differ: 1 each its own, 0 all shared."),
     ] = None,
+    scene_base: Annotated[
+        str | None,
+        cli.opt(C, "scene_base",
+            help="The scene a gap below 1 blends towards: camera0 (camera 0's drawn scene) or "
+                 "neutral (one mid-grey, evenly lit scene for every seed, so the seed changes "
+                 "the people, not how dark the whole set is)."),
+    ] = None,
     config: cli.ConfigOpt = None,
     json_out: cli.JsonOpt = False,
 ) -> None:

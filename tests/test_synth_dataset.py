@@ -144,6 +144,26 @@ def test_camera_gap_blends_scenes_towards_camera_0():
     assert quarter.ambient == pytest.approx(0.75 * cams[0].ambient + 0.25 * cams[2].ambient)
 
 
+def test_neutral_base_is_one_scene_for_every_seed():
+    shared = {}
+    for seed in (1, 7):
+        cams = sample_cameras(np.random.default_rng(seed), 3)
+        kept = blend_cameras(cams, 1.0, "neutral")  # gap 1: each camera's own, base unused
+        assert all(np.array_equal(a.wall, b.wall) for a, b in zip(cams, kept, strict=True))
+        shared[seed] = blend_cameras(cams, 0.0, "neutral")
+        for own, cam in zip(cams, shared[seed], strict=True):
+            assert cam.yaw == own.yaw and cam.texture == cams[0].texture
+        half = blend_cameras(cams, 0.5, "neutral")[1]
+        assert half.ambient == pytest.approx(0.5 * 0.425 + 0.5 * cams[1].ambient)
+    for name in SCENE_FIELDS:  # the same scene whatever the seed drew
+        assert np.allclose(getattr(shared[1][0], name), getattr(shared[7][2], name)), name
+    assert np.allclose(shared[1][0].tint, 1.0) and shared[1][0].wall.std() == 0  # grey, untinted
+    light = shared[1][0].light
+    assert light[0] == 0 and light[1] < 0 and np.linalg.norm(light) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="base"):
+        blend_cameras(cams, 0.0, "dark")
+
+
 def test_a_small_camera_gap_makes_cameras_alike(tmp_path):
     tiny = {"ids": 4, "cameras": 3, "images_per_id": 8, "size": (64, 32), "seed": 2}
     gaps = {}
@@ -162,6 +182,8 @@ def test_bad_settings_and_existing_output_are_refused(tmp_path):
         run_synth(SynthConfig(out=tmp_path / "x", ids=1))
     with pytest.raises(ConfigError, match="--images-per-id"):
         run_synth(SynthConfig(out=tmp_path / "x", images_per_id=3))
+    with pytest.raises(ConfigError, match="--scene-base"):
+        run_synth(SynthConfig(out=tmp_path / "x", scene_base="dark"))
     assert not (tmp_path / "x").exists()
     busy = tmp_path / "busy"
     busy.mkdir()

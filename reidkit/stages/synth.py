@@ -24,6 +24,7 @@ from reidkit.data.market import SPLIT_FOLDERS
 from reidkit.errors import ConfigError
 from reidkit.io import save_json
 from reidkit.synth.look import (
+    SCENE_BASES,
     blend_cameras,
     sample_cameras,
     sample_identities,
@@ -43,6 +44,7 @@ class SynthConfig:
     size: tuple[int, int] = (128, 64)
     seed: int = 0
     camera_gap: float = 1.0  # 1: each camera its own scene and light; 0: one shared scene
+    scene_base: str = "camera0"  # what the gap blends towards: camera 0's scene, or "neutral"
     batch_size: int = 64
     supersample: int = 2
 
@@ -58,6 +60,11 @@ def _check(config: SynthConfig) -> None:
         )
     check_range("--camera-gap", config.camera_gap, 0, 1,
                 fix="1 = each camera its own scene and light (default), 0 = one shared scene")
+    if config.scene_base not in SCENE_BASES:
+        raise ConfigError(f"--scene-base must be one of {', '.join(SCENE_BASES)}, "
+                          f"not {config.scene_base!r}",
+                          fix="camera0 = camera 0's drawn scene (default), neutral = one fixed "
+                              "mid-grey scene for every seed")
     h, w = config.size
     if h < 32 or w < 16:
         raise ConfigError(f"--size {h}x{w} is too small", fix="use at least 32x16")
@@ -83,7 +90,8 @@ def run_synth(config: SynthConfig) -> dict[str, Any]:
     try:
         rng = np.random.default_rng(config.seed)
         identities = sample_identities(rng, config.ids)
-        cameras = blend_cameras(sample_cameras(rng, config.cameras), config.camera_gap)
+        cameras = blend_cameras(sample_cameras(rng, config.cameras), config.camera_gap,
+                                config.scene_base)
         renderer = SynthRenderer(config.size, config.supersample, cameras, config.seed)
         plans = plan_images(config.ids, config.images_per_id, rng, cameras)
         single_camera_queries(plans)

@@ -156,18 +156,37 @@ SCENE_FIELDS = (
 )
 
 
-def blend_cameras(cameras: list[CameraLook], gap: float) -> list[CameraLook]:
-    """Each camera's scene and light moved to `gap` of the way from camera 0's (1: its own; 0: all
-    share camera 0's, only the walking direction differs); the texture kind is camera 0's below
-    0.5. Lets a study set how much the cameras differ, i.e. how camera-biased first features are."""
-    base = cameras[0]
+# what --camera-gap blends towards: camera 0's drawn scene, or one fixed for every seed
+SCENE_BASES = ("camera0", "neutral")
+
+
+def neutral_scene(camera: CameraLook) -> CameraLook:
+    """`camera` in the middle of every drawn range: grey wall and floor, light from above the
+    camera, neutral tint. As a shared base it keeps one unlucky draw (a dark, tinted scene) from
+    setting how hard a whole dataset is: the seed then changes the people and their paths."""
+    elevation = 0.55
+    light = np.array([0.0, -np.sin(elevation), -np.cos(elevation)])
+    return replace(camera, wall=np.full(3, 0.6), floor=np.full(3, 0.45), horizon=0.65,
+                   texture_scale=0.125, light=light, ambient=0.425, diffuse=0.6,
+                   tint=np.ones(3), fill=0.86, noise=0.0175)
+
+
+def blend_cameras(cameras: list[CameraLook], gap: float,
+                  base: str = "camera0") -> list[CameraLook]:
+    """Each camera's scene and light moved to `gap` of the way from the base scene's (1: its own;
+    0: all share the base, only the walking direction differs); the texture kind is camera 0's
+    below 0.5. The base is camera 0's scene or `neutral_scene`. Lets a study set how much the
+    cameras differ, i.e. how camera-biased first features are."""
+    if base not in SCENE_BASES:
+        raise ValueError(f"base must be one of {SCENE_BASES}, not {base!r}")
+    base_look = cameras[0] if base == "camera0" else neutral_scene(cameras[0])
     blended = []
     for cam in cameras:
         fields = {
-            name: (1 - gap) * getattr(base, name) + gap * getattr(cam, name)
+            name: (1 - gap) * getattr(base_look, name) + gap * getattr(cam, name)
             for name in SCENE_FIELDS
         }
-        fields["texture"] = cam.texture if gap >= 0.5 else base.texture
+        fields["texture"] = cam.texture if gap >= 0.5 else base_look.texture
         blended.append(replace(cam, **fields))
     return blended
 
