@@ -144,3 +144,19 @@ def test_jvtc_plus_record_reaches_train_joint_without_the_warmup_file(crop_tree)
     assert "temporal" in " ".join(joint.output.split())
     final = read_handoff(load_stage(run / "train-joint.pt", "train-joint"))
     assert (final.baseline, final.temporal, final.preset) == ("jvtc+", True, "paper")
+
+
+def test_a_narrow_discriminator_travels_to_train_joint(crop_tree):
+    """`--d-dim 8`: gen-warmup trains an 8-channel D, train-joint rebuilds it from the checkpoint
+    (a strict load into the paper's 32 channels would fail) and saves it at that width."""
+    run = crop_tree / "narrow-d"
+    make_warmup(run, crop_tree / "data", embed_dim=None, arch="resnet18")
+    _gen_warmup(crop_tree, run, "--d-dim", "8")
+    trained = load_stage(run / "gen-warmup.pt", "gen-warmup")["models"]["D"]
+    assert trained["scales.0.stem.0.conv.weight"].shape[0] == 8
+    joint = _train_joint(crop_tree, run)
+    assert joint.exit_code == 0, joint.output
+    saved = load_stage(run / "train-joint.pt", "train-joint")["models"]["D"]
+    assert {v.shape[0] for k, v in saved.items() if k.endswith("stem.0.conv.weight")} == {8}
+    bad = runner.invoke(app, ["gen-warmup", "--run", str(run), "--d-dim", "2", "--device", "cpu"])
+    assert bad.exit_code == 2 and "--d-dim" in bad.output and "Traceback" not in bad.output

@@ -9,6 +9,11 @@ from torch.nn import functional as F
 from reidkit.models.blocks import ConvBlock, ResBlock, init_gaussian
 
 
+def dim_of(d_state: dict[str, torch.Tensor]) -> int:
+    """Channel width a D state dict was built with (its first conv's outputs)."""
+    return int(d_state["scales.0.stem.0.conv.weight"].shape[0])
+
+
 class PatchGAN(nn.Module):
     """One scale: conv1×1 3→32, conv3×3 32→32, s2 32→32, 32→32, s2 32→64, 4 residual blocks (no
     norm), conv1×1 64→1; lrelu 0.2, reflect padding."""

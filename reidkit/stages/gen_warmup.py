@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from reidkit import log
-from reidkit.config import config_to_dict
+from reidkit.config import check_range, config_to_dict
 from reidkit.data.datasets import load_dataset
 from reidkit.data.mesh_pairs import VIEW_VARIANTS, MeshPairDataset, new_view_angles
 from reidkit.data.records import ImageRecord
@@ -75,6 +75,7 @@ class GenWarmupConfig:
     feat_variant: str | None = None  # preset
     view_variant: str | None = None  # preset
     gan_type: str = "lsgan"
+    d_dim: int = 32  # D's channel width (the paper's 32; 16 = steps 1.6x faster on a CPU)
     amp: bool = False
     channels_last: bool = False
     device: str = "auto"
@@ -99,6 +100,7 @@ def _check(config: GenWarmupConfig) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
     if config.iters_per_epoch is not None and config.iters_per_epoch < 1:
         raise ConfigError("--iters-per-epoch must be at least 1")
+    check_range("--d-dim", config.d_dim, 4, 512, fix="32 = the paper's D, 16 = the CPU demo's")
 
 
 def _resolve(config: GenWarmupConfig) -> tuple[GenWarmupConfig, Path, dict[str, Any] | None]:
@@ -139,10 +141,10 @@ def _fill_from_parent(config: GenWarmupConfig, parent: Handoff) -> GenWarmupConf
     return config
 
 
-def build_gan(E_id: IdentityEncoder) -> dict[str, nn.Module]:
-    """E_id plus fresh E_str, G (sized for E_id's part code) and D."""
+def build_gan(E_id: IdentityEncoder, d_dim: int = 32) -> dict[str, nn.Module]:
+    """E_id plus fresh E_str, G (sized for E_id's part code) and D (`d_dim` channels wide)."""
     return {"E_id": E_id, "E_str": StructureEncoder(),
-            "G": Generator(id_chunk=E_id.part_dim // 4), "D": Discriminator()}
+            "G": Generator(id_chunk=E_id.part_dim // 4), "D": Discriminator(dim=d_dim)}
 
 
 def build_optimizers(models: dict[str, nn.Module], config: GenWarmupConfig) -> dict[str, Any]:
@@ -203,7 +205,7 @@ def run_gen_warmup(config: GenWarmupConfig) -> dict[str, Any]:
     records: list[ImageRecord] = dataset.train
     data = MeshPairDataset(records, config.mesh_root, split="train", size=config.size,
                            angles=new_view_angles(config.view_variant))
-    models = build_gan(E_id)
+    models = build_gan(E_id, config.d_dim)
     optimizers = build_optimizers(models, config)
     start_epoch, iteration, history = 0, 0, []
     if resume_state is not None:

@@ -17,7 +17,7 @@ from reidkit.config import config_to_dict
 from reidkit.data.datasets import load_dataset
 from reidkit.data.records import ImageRecord, ReidDataset
 from reidkit.errors import CheckpointError
-from reidkit.models.discriminator import Discriminator
+from reidkit.models.discriminator import Discriminator, dim_of
 from reidkit.models.generator import Generator
 from reidkit.models.loading import identity_encoder_from_state
 from reidkit.models.memory import MemoryBank
@@ -102,7 +102,8 @@ def build_models(upstream: dict[str, Any], path: Path, ctx: DistContext) -> dict
                               path=path, fix="re-run `reidkit gen-warmup`")
     E_id = identity_encoder_from_state(upstream["models"]["E_id"], path)
     models = {"E_id": E_id, "E_str": StructureEncoder(),
-              "G": Generator(id_chunk=E_id.part_dim // 4), "D": Discriminator()}
+              "G": Generator(id_chunk=E_id.part_dim // 4),
+              "D": Discriminator(dim=dim_of(upstream["models"]["D"]))}
     for name in ("E_str", "G", "D"):
         models[name].load_state_dict(upstream["models"][name])
     models["E_id"] = sync_batchnorm(models["E_id"], ctx)
