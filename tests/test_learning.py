@@ -43,14 +43,14 @@ def test_short_ice_warmup_beats_the_untrained_encoder(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_demo_miniature_learns_at_every_stage(tmp_path) -> None:
-    """The whole default demo for seed 0 (about 14 minutes on 2 cores). It asserts what holds today
-    (docs/learning.md: 25.1 → 89.5 → 89.9 % mAP, generated queries 0.65 of real), with room for
-    the few points other CPUs' arithmetic moves it; the learning issue's target, train-joint at
-    least 2 points above its warm-up, is not met on this seed (it is on seed 1)."""
+    """The whole default demo for seed 0 (about 12 minutes on 2 cores). docs/learning.md measures
+    28.0 → 87.8 → 91.5 % mAP (3.1×, +3.7 points) and generated queries at 0.77 of the real ones;
+    the learning issue's targets are 3× and +2 points. The warm-up bound leaves room for the few
+    points other CPUs' arithmetic moves it (docs/learning.md, finding 4)."""
     summary = run_demo(DemoConfig(out=tmp_path / "demo", device="cpu", seed=0))
     untrained, warmup, joint = (
         summary["eval"][k]["mAP"] for k in ("untrained", "warmup", "train-joint")
     )
-    assert warmup >= 3 * untrained, (untrained, warmup)
-    assert joint >= warmup - 0.02, (warmup, joint)
+    assert warmup >= 2.8 * untrained, (untrained, warmup)
+    assert joint >= warmup + 0.02, (warmup, joint)
     assert summary["generated_queries"]["mAP"] >= 0.5 * joint, summary["generated_queries"]

@@ -56,8 +56,10 @@ class DemoPreset:
     generate_limit: int
     batch_size: int = 16  # warm-up and train-joint
     gen_batch_size: int = 8
+    gen_d_dim: int = 32  # D's channel width in gen-warmup (train-joint reads it from there)
     show_ranks: int = 4  # ranked lists drawn with the final E_id
     warmup_baseline: str = "ice"  # or "cc", "jvtc": GCL on each in docs/warmup.md
+    scene_base: str = "camera0"  # the cameras' shared scene: camera 0's draw or "neutral"
 
 
 PRESETS = {
@@ -66,9 +68,10 @@ PRESETS = {
                         gen_iters=4, gen_lr=5e-4, joint_epochs=1, joint_iters=4, joint_eps=0.6,
                         lr_id=3.5e-4, generate_limit=16, batch_size=8, gen_batch_size=4),
     "default": DemoPreset(ids=100, cameras=4, images_per_id=16, size=(80, 40), camera_gap=0.0,
-                          warmup_epochs=16, warmup_iters=50, warmup_eps=0.5, gen_epochs=2,
-                          gen_iters=100, gen_lr=5e-4, joint_epochs=1, joint_iters=50,
-                          joint_eps=0.35, lr_id=3.5e-4, generate_limit=64),
+                          warmup_epochs=16, warmup_iters=50, warmup_eps=0.5, gen_epochs=6,
+                          gen_iters=100, gen_lr=5e-4, joint_epochs=2, joint_iters=50,
+                          joint_eps=0.35, lr_id=3.5e-4, generate_limit=64, gen_d_dim=16,
+                          scene_base="neutral"),
 }
 
 
@@ -102,7 +105,8 @@ class DemoPaths:
 def synth_config(p: DemoPreset, d: DemoPaths, seed: int) -> SynthConfig:
     """The demo's synthetic people (the seed changes identities, cameras and images)."""
     return SynthConfig(out=d.data, ids=p.ids, cameras=p.cameras, images_per_id=p.images_per_id,
-                       size=p.size, seed=seed, camera_gap=p.camera_gap)
+                       size=p.size, seed=seed, camera_gap=p.camera_gap,
+                       scene_base=p.scene_base)
 
 
 def demo_warmup_config(p: DemoPreset, d: DemoPaths, seed: int, device: str,
@@ -132,6 +136,7 @@ def demo_gen_warmup_config(p: DemoPreset, d: DemoPaths, seed: int,
     """The generator's warm-up with E_id frozen, at the demo's (raised) learning rate."""
     return GenWarmupConfig(run=d.run, mesh_root=d.mesh, epochs=p.gen_epochs,
                            iters_per_epoch=p.gen_iters, batch_size=p.gen_batch_size, lr=p.gen_lr,
+                           d_dim=p.gen_d_dim,
                            device=device, seed=seed, sample_every=p.gen_iters, workers=0,
                            resume=stage_path(d.run, "gen-warmup").is_file())
 
